@@ -1,0 +1,170 @@
+//! The command line (clap derive). Every flag has its help text here; settings that also live in
+//! `stocklake.toml` are `Option`s so that a flag overrides the file, which overrides defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::{Layout, OnError};
+
+#[derive(Debug, Parser)]
+#[command(name = "stocklake", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Settings file (TOML). Default: ./stocklake.toml when it exists.
+    #[arg(long, global = true, env = "STOCKLAKE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Quiet: no progress bars or timings, only data and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish stock ticks from CSV files or the synthetic generator to a Kafka topic.
+    Produce(ProduceArgs),
+    /// Run an embedded Kafka-protocol broker (librdkafka's mock cluster) for local work.
+    ///
+    /// The broker lives in this process and in memory only: stop it and the data is gone.
+    /// librdkafka-based clients (stocklake, confluent-kafka-python, kcat) work with it; the
+    /// Java client is not supported. Each partition keeps at most 5 MiB or 100,000 batches and
+    /// silently drops the oldest beyond that: use it for demos and tests, not for storage.
+    Broker(BrokerArgs),
+    /// Print throughput figures of a release build (see README: Benchmarks).
+    Bench(BenchArgs),
+}
+
+/// Where the Kafka cluster is, and librdkafka properties to pass through.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers. Default: localhost:9092.
+    #[arg(long, short = 'b', env = "STOCKLAKE_BROKERS")]
+    pub brokers: Option<String>,
+
+    /// Topic name. Default: ticks.
+    #[arg(long, short = 't', env = "STOCKLAKE_TOPIC")]
+    pub topic: Option<String>,
+
+    /// Any librdkafka property, e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512
+    /// (repeatable; overrides stocklake's defaults and the settings file).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// CSV files to replay (layout detected from the header). Rows of all files are replayed
+    /// together in event-time order, then symbol.
+    #[arg(required_unless_present = "synthetic", conflicts_with = "synthetic")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Force a CSV layout instead of detecting it from the header.
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+
+    /// Symbol for files without a symbol column (default: the file name, e.g. AAPL.csv).
+    #[arg(long)]
+    pub symbol: Option<String>,
+
+    /// What a malformed row does: `fail` stops before anything is sent, `skip` sends the good
+    /// rows and reports the skipped ones.
+    #[arg(long, value_enum, default_value_t = OnError::Fail)]
+    pub on_error: OnError,
+
+    /// Wait this long between events (e.g. 1s, 250ms): the original tutorial's pacing.
+    #[arg(long, value_parser = humantime::parse_duration, group = "pace")]
+    pub delay: Option<Duration>,
+
+    /// Send this many events per second.
+    #[arg(long, group = "pace")]
+    pub rate: Option<f64>,
+
+    /// Replay event time this many times faster than real time (86400: a day per second).
+    #[arg(long, group = "pace")]
+    pub replay_speed: Option<f64>,
+
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+
+    /// Replay the files again and again (event times move forward each pass) until Ctrl-C
+    /// or --limit.
+    #[arg(long = "loop")]
+    pub looping: bool,
+
+    /// Generate synthetic ticks instead of reading files.
+    #[arg(long)]
+    pub synthetic: bool,
+
+    /// Synthetic: number of symbols.
+    #[arg(long, default_value_t = 5, requires = "synthetic")]
+    pub symbols: usize,
+
+    /// Synthetic: total number of events.
+    #[arg(long, default_value_t = 10_000, requires = "synthetic")]
+    pub rows: u64,
+
+    /// Synthetic: random seed (the same seed gives the same stream).
+    #[arg(long, default_value_t = 7, requires = "synthetic")]
+    pub seed: u64,
+
+    /// Synthetic: bar interval (1d: one bar per weekday; less: bars through the US session).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1d", requires = "synthetic")]
+    pub interval: Duration,
+
+    /// Synthetic: date of the first bar (YYYY-MM-DD).
+    #[arg(long, default_value = "2020-01-02", requires = "synthetic")]
+    pub start: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    /// Port for clients' bootstrap connections (0: only the mock broker's random port).
+    #[arg(long, default_value_t = 9092, env = "STOCKLAKE_BROKER_PORT")]
+    pub port: u16,
+
+    /// Topic to create.
+    #[arg(long, default_value = "ticks")]
+    pub topic: String,
+
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Flat-out produce into the embedded broker: the sample file and synthetic events, next to
+    /// librdkafka sending the same pre-encoded payloads (the ceiling).
+    Produce {
+        /// The sample CSV file.
+        #[arg(long, default_value = "data/stocks.csv")]
+        file: PathBuf,
+        /// How many times to replay the sample file per measurement.
+        #[arg(long, default_value_t = 40)]
+        passes: u64,
+        /// Number of synthetic events.
+        #[arg(long, default_value_t = 5_000_000)]
+        rows: u64,
+        /// Partitions of the benchmark topic.
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+    },
+}

@@ -1,0 +1,153 @@
+//! `stocklake produce`: CSV files or synthetic ticks into a Kafka topic.
+
+use std::time::Instant;
+
+use crate::cli::ProduceArgs;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::kafka::producer::{Progress, produce};
+use crate::kafka::{ProduceSummary, Producer};
+use crate::source::{
+    CsvOptions, OnError, Pacer, Pacing, Replay, Synthetic, SyntheticOptions, load_csv_files,
+};
+use crate::tick::{MS_PER_DAY, parse_iso_millis};
+
+pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), Error> {
+    let kafka = settings.kafka_settings(&args.kafka);
+    let topic = settings.topic(&args.kafka);
+    let pacing = pacing(args)?;
+
+    let (ticks, expected): (Box<dyn Iterator<Item = crate::tick::Tick>>, Option<u64>) =
+        if args.synthetic {
+            let opts = synthetic_options(args)?;
+            let rows = opts.rows;
+            (Box::new(Synthetic::new(opts)), Some(rows))
+        } else {
+            let opts = CsvOptions {
+                layout: args.layout,
+                symbol: args.symbol.clone(),
+                on_error: args.on_error,
+            };
+            let started = Instant::now();
+            let (ticks, report) = load_csv_files(&args.files, &opts)?;
+            for f in &report.files {
+                tracing::info!(
+                    "{}: {} layout, {} rows, {} skipped",
+                    f.path.display(),
+                    f.layout.name(),
+                    f.rows,
+                    f.skipped
+                );
+            }
+            if args.on_error == OnError::Skip && !report.skipped.is_empty() {
+                eprintln!("skipped {} malformed row(s):", report.skipped.len());
+                for e in report.skipped.iter().take(20) {
+                    eprintln!("  {e}");
+                }
+                if report.skipped.len() > 20 {
+                    eprintln!("  … and {} more", report.skipped.len() - 20);
+                }
+            }
+            if !quiet {
+                eprintln!(
+                    "read {} rows from {} file(s) in {:.2?}",
+                    report.rows(),
+                    report.files.len(),
+                    started.elapsed()
+                );
+            }
+            let n = ticks.len() as u64;
+            (
+                Box::new(Replay::new(ticks, args.looping)),
+                (!args.looping).then_some(n),
+            )
+        };
+    let expected = match (expected, args.limit) {
+        (Some(e), Some(l)) => Some(e.min(l)),
+        (e, l) => l.or(e),
+    };
+
+    let producer = Producer::new(&kafka, &topic)?;
+    let bar = super::progress_bar(
+        quiet,
+        expected,
+        "{spinner} {pos}/{len} acknowledged {wide_msg} [{elapsed_precise}]",
+    );
+    let started = Instant::now();
+    let mut pacer = Pacer::new(pacing);
+    let summary = produce(
+        &producer,
+        ticks,
+        &mut pacer,
+        args.limit,
+        crate::signal::stop_flag(),
+        crate::signal::abort_flag(),
+        |p: Progress| {
+            bar.set_position(p.acked);
+            let rate = p.acked as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "sent {} failed {} {:.0} events/s",
+                p.sent, p.failed, rate
+            ));
+        },
+    )?;
+    bar.finish_and_clear();
+    print_summary(&summary, &topic, quiet);
+    summary.check()?;
+    Ok(())
+}
+
+fn print_summary(s: &ProduceSummary, topic: &str, quiet: bool) {
+    let p = s.progress;
+    if quiet && p.failed == 0 && p.outstanding() == 0 {
+        return;
+    }
+    eprintln!(
+        "{}sent {} events to topic {topic}: {} acknowledged, {} failed, {} unconfirmed, in {:.2?} ({:.0} events/s)",
+        if s.interrupted { "interrupted: " } else { "" },
+        p.sent,
+        p.acked,
+        p.failed,
+        p.outstanding(),
+        s.elapsed,
+        s.events_per_second()
+    );
+}
+
+fn pacing(args: &ProduceArgs) -> Result<Pacing, Error> {
+    Ok(match (args.delay, args.rate, args.replay_speed) {
+        (Some(d), _, _) => Pacing::Delay(d),
+        (_, Some(r), _) if r > 0.0 && r.is_finite() => Pacing::Rate(r),
+        (_, Some(r), _) => return Err(Error::Usage(format!("--rate {r}: must be positive"))),
+        (_, _, Some(s)) if s > 0.0 && s.is_finite() => Pacing::ReplaySpeed(s),
+        (_, _, Some(s)) => {
+            return Err(Error::Usage(format!(
+                "--replay-speed {s}: must be positive"
+            )));
+        }
+        _ => Pacing::FlatOut,
+    })
+}
+
+fn synthetic_options(args: &ProduceArgs) -> Result<SyntheticOptions, Error> {
+    let start_ms = parse_iso_millis(&args.start).ok_or_else(|| {
+        Error::Usage(format!("--start {:?}: not a date (YYYY-MM-DD)", args.start))
+    })?;
+    if args.symbols == 0 {
+        return Err(Error::Usage("--symbols must be at least 1".into()));
+    }
+    let interval_ms = i64::try_from(args.interval.as_millis()).unwrap_or(i64::MAX);
+    if interval_ms < 1 || (interval_ms > MS_PER_DAY && interval_ms % MS_PER_DAY != 0) {
+        return Err(Error::Usage(format!(
+            "--interval {:?}: must be at least 1ms, and whole days above a day",
+            args.interval
+        )));
+    }
+    Ok(SyntheticOptions {
+        symbols: args.symbols,
+        rows: args.limit.map_or(args.rows, |l| l.min(args.rows)),
+        seed: args.seed,
+        interval_ms,
+        start_ms,
+    })
+}

@@ -1,0 +1,112 @@
+//! The crate's error types, each carrying the context a user needs to find the problem:
+//! file:line:column for input files, topic/partition/offset for events, object keys for the lake.
+
+use std::path::PathBuf;
+
+/// Where in an input file a problem is: 1-based line and column, with the column's header name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePos {
+    pub file: PathBuf,
+    pub line: u64,
+    /// 1-based column number, 0 when the problem concerns the whole line.
+    pub column: usize,
+    /// Header name of the column, when known.
+    pub column_name: Option<String>,
+}
+
+impl std::fmt::Display for FilePos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if self.column > 0 {
+            write!(f, ":{}", self.column)?;
+            if let Some(name) = &self.column_name {
+                write!(f, " ({name})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors from reading tick sources (CSV files, the synthetic generator).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{pos}: {message}")]
+    Row { pos: FilePos, message: String },
+    #[error("{path}: {message}")]
+    Header { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Errors from talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("Kafka client configuration: {0}")]
+    Config(String),
+    #[error("Kafka: {context}: {source}")]
+    Client {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("embedded broker: {0}")]
+    Broker(String),
+    #[error(
+        "{failed} of {total} events were not acknowledged by the broker (first error: {first})"
+    )]
+    Undelivered {
+        failed: u64,
+        total: u64,
+        first: String,
+    },
+}
+
+impl KafkaError {
+    pub fn client(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        KafkaError::Client {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Errors from the settings file and command-line values.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Any error a command can end with; `main` maps it to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The command line or its values are wrong (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Kafka: client settings, the producer, the embedded broker (librdkafka's mock cluster).
+
+pub mod broker;
+pub mod config;
+pub mod producer;
+
+pub use broker::{BrokerOptions, EmbeddedBroker};
+pub use config::{KafkaSettings, parse_property};
+pub use producer::{ProduceSummary, Producer};

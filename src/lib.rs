@@ -1,0 +1,13 @@
+//! stocklake: stock ticks from CSV files through Kafka into a Parquet lake on a local folder or
+//! S3, queried with the same SQL by an embedded DataFusion engine or by Amazon Athena.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod kafka;
+pub mod signal;
+pub mod source;
+pub mod tick;
+
+pub use error::Error;

@@ -1,0 +1,140 @@
+//! Shared test harness: the embedded broker, unique names, running the real binary, reading a
+//! topic back with a plain consumer.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use stocklake::kafka::{BrokerOptions, EmbeddedBroker};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_csv() -> PathBuf {
+    repo().join("data/stocks.csv")
+}
+
+/// A name no other test in this run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A broker with one topic of `partitions` partitions.
+pub fn broker_with_topic(partitions: i32) -> (EmbeddedBroker, String) {
+    let topic = unique("ticks");
+    let broker = EmbeddedBroker::start(BrokerOptions {
+        topics: vec![(topic.clone(), partitions)],
+        ..Default::default()
+    })
+    .expect("embedded broker starts");
+    (broker, topic)
+}
+
+/// Runs the stocklake binary with these arguments from the repository root.
+pub fn stocklake(args: &[&str]) -> Output {
+    stocklake_in(&repo(), args)
+}
+
+pub fn stocklake_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("stocklake binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One message read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+}
+
+/// Sum of the high watermarks of a topic's partitions: how many messages it holds.
+pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("size"))
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            let (lo, hi) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            hi - lo
+        })
+        .sum()
+}
+
+/// Reads every message of the topic from the beginning, until `expected` arrived (and a short
+/// quiet period shows no more come) or `timeout` passes.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Record> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::with_capacity(expected);
+    let deadline = Instant::now() + timeout;
+    let mut quiet_since: Option<Instant> = None;
+    while Instant::now() < deadline {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                quiet_since = None;
+                out.push(Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().unwrap_or_default().to_vec(),
+                });
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {
+                if out.len() >= expected {
+                    let since = *quiet_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_millis(500) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
