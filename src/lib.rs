@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod kafka;
+pub mod lake;
 pub mod signal;
 pub mod source;
 pub mod tick;
