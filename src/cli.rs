@@ -31,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Publish stock ticks from CSV files or the synthetic generator to a Kafka topic.
     Produce(ProduceArgs),
+    /// Write the Kafka topic into a Parquet lake (local folder or S3), exactly once.
+    Consume(ConsumeArgs),
     /// Run an embedded Kafka-protocol broker (librdkafka's mock cluster) for local work.
     ///
     /// The broker lives in this process and in memory only: stop it and the data is gone.
@@ -126,6 +128,44 @@ pub struct ProduceArgs {
     /// Synthetic: date of the first bar (YYYY-MM-DD).
     #[arg(long, default_value = "2020-01-02", requires = "synthetic")]
     pub start: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Consumer group. Default: stocklake.
+    #[arg(long, short = 'g', env = "STOCKLAKE_GROUP")]
+    pub group: Option<String>,
+
+    /// The lake: a folder, file:// URL or s3://bucket/prefix. Default: ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
+
+    /// Partition columns, in directory order (a new lake only; an existing one keeps its own).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub partition_by: Vec<crate::lake::PartitionKey>,
+
+    /// Close a batch at this many events.
+    #[arg(long, default_value_t = 500_000)]
+    pub flush_rows: usize,
+
+    /// Close a batch when its events' payloads reach this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub flush_bytes: usize,
+
+    /// Close a batch when its oldest event has waited this long (e.g. 5s, 500ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub flush_interval: Duration,
+
+    /// Events larger than this many bytes are quarantined as oversized.
+    #[arg(long, default_value_t = 64 << 10)]
+    pub max_event_bytes: usize,
+
+    /// Stop after a last flush when no event arrived for this long (batch jobs, tests, demo).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub exit_when_idle: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

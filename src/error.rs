@@ -110,3 +110,26 @@ impl Error {
         }
     }
 }
+
+/// Errors from the lake: opening it, reading and writing its objects.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake URL {url:?}: {message}")]
+    Url { url: String, message: String },
+    #[error("lake object {key}: {source}")]
+    Store {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("lake object {key}: {message}")]
+    Format { key: String, message: String },
+    #[error("writing Parquet for {key}: {message}")]
+    Parquet { key: String, message: String },
+}
+
+impl From<LakeError> for Error {
+    fn from(e: LakeError) -> Self {
+        Error::Other(e.to_string())
+    }
+}

@@ -28,6 +28,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).map_err(stocklake::Error::from)?;
     match &cli.command {
         Command::Produce(args) => stocklake::cmd::produce::run(&settings, args, cli.quiet)?,
+        Command::Consume(args) => stocklake::cmd::consume::run(&settings, args, cli.quiet)?,
         Command::Broker(args) => stocklake::cmd::broker::run(args)?,
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
     }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod broker;
+pub mod consume;
 pub mod produce;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

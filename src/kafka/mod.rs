@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod consumer;
 pub mod producer;
 
 pub use broker::{BrokerOptions, EmbeddedBroker};

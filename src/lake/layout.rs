@@ -163,6 +163,11 @@ pub fn unescape_value(s: &str) -> Option<String> {
     if s == "%00" {
         return Some(String::new());
     }
+    percent_decode(s)
+}
+
+/// Decodes `%XX` sequences. None for a malformed escape or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

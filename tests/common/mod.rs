@@ -138,3 +138,96 @@ pub fn read_topic(
     }
     out
 }
+
+pub mod lake;
+
+/// Per-partition message counts of a topic (high minus low watermark).
+pub fn partition_sizes(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> std::collections::HashMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("size"))
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            let (lo, hi) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            assert_eq!(
+                lo, 0,
+                "the mock broker evicted messages of partition {p}: the test stream is too large"
+            );
+            (p, hi - lo)
+        })
+        .collect()
+}
+
+/// Produces ticks flat out with the library's producer; panics unless all are acknowledged.
+pub fn produce_ticks(
+    bootstrap: &str,
+    topic: &str,
+    ticks: impl Iterator<Item = stocklake::tick::Tick>,
+) -> u64 {
+    let settings = stocklake::kafka::KafkaSettings {
+        brokers: bootstrap.to_string(),
+        properties: vec![],
+    };
+    let producer = stocklake::kafka::Producer::new(&settings, topic).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let summary = stocklake::kafka::producer::produce(
+        &producer,
+        ticks,
+        &mut stocklake::source::Pacer::new(stocklake::source::Pacing::FlatOut),
+        None,
+        &never,
+        &never,
+        |_| {},
+    )
+    .unwrap();
+    summary.check().unwrap();
+    summary.progress.acked
+}
+
+/// Produces raw key/value messages; panics unless all are acknowledged.
+pub fn produce_raw(bootstrap: &str, topic: &str, messages: &[(Vec<u8>, Vec<u8>)]) {
+    let settings = stocklake::kafka::KafkaSettings {
+        brokers: bootstrap.to_string(),
+        properties: vec![],
+    };
+    let producer = stocklake::kafka::Producer::new(&settings, topic).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let s = stocklake::kafka::producer::produce_encoded(&producer, messages, &never).unwrap();
+    s.check().unwrap();
+}
+
+/// `stocklake consume` into `lake` until idle for a second.
+pub fn consume_until_idle(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    lake: &Path,
+    extra: &[&str],
+) -> Output {
+    let lake = lake.to_str().unwrap();
+    let mut args = vec![
+        "consume",
+        "--brokers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--lake",
+        lake,
+        "--exit-when-idle",
+        "1500ms",
+        "-X",
+        "session.timeout.ms=6000",
+    ];
+    args.extend_from_slice(extra);
+    stocklake(&args)
+}

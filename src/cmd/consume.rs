@@ -1,0 +1,111 @@
+//! `stocklake consume`: the topic into the lake, with a live status line and a final summary.
+
+use std::time::Instant;
+
+use crate::cli::ConsumeArgs;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::kafka::consumer::{ConsumeOptions, ConsumeStats, LakeConsumer};
+use crate::lake::{Lake, TableLayout, ensure_layout};
+
+pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), Error> {
+    let kafka = settings.kafka_settings(&args.kafka);
+    let opts = ConsumeOptions {
+        topic: settings.topic(&args.kafka),
+        group: args
+            .group
+            .clone()
+            .unwrap_or_else(|| settings.kafka.group.clone()),
+        flush_rows: args.flush_rows.max(1),
+        flush_bytes: args.flush_bytes.max(1),
+        flush_interval: args.flush_interval,
+        max_event_bytes: args.max_event_bytes,
+        exit_when_idle: args.exit_when_idle,
+    };
+    let lake_url = args
+        .lake
+        .clone()
+        .unwrap_or_else(|| settings.lake.url.clone());
+    let wanted = (!args.partition_by.is_empty()).then(|| TableLayout {
+        partition_by: dedup(&args.partition_by),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("starting the I/O runtime: {e}")))?;
+    let lake = rt.block_on(Lake::open(&lake_url))?;
+    let layout = rt.block_on(ensure_layout(&lake, wanted))?;
+    let mut consumer = LakeConsumer::new(
+        &kafka,
+        lake.clone(),
+        layout,
+        opts.clone(),
+        rt.handle().clone(),
+    )?;
+    if !quiet {
+        eprintln!(
+            "consuming {} as group {} into {}ticks/ (Ctrl-C flushes, commits and stops)",
+            opts.topic, opts.group, lake.url
+        );
+    }
+    let bar = super::progress_bar(
+        quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        None,
+        "{spinner} {wide_msg}",
+    );
+    let started = Instant::now();
+    let result = consumer.run(crate::signal::stop_flag(), |s| {
+        bar.set_message(status_line(s, started));
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let stats = consumer.stats().clone();
+    consumer.close();
+    if !quiet || result.is_err() {
+        print_summary(&stats, started);
+    }
+    result
+}
+
+fn dedup(keys: &[crate::lake::PartitionKey]) -> Vec<crate::lake::PartitionKey> {
+    let mut out = Vec::new();
+    for k in keys {
+        if !out.contains(k) {
+            out.push(*k);
+        }
+    }
+    out
+}
+
+fn status_line(s: &ConsumeStats, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    format!(
+        "{:.0} events/s | {} rows in {} files ({:.0} rows/file) | {} rejects | lag {}",
+        s.events as f64 / secs,
+        s.rows,
+        s.files,
+        s.rows as f64 / s.files.max(1) as f64,
+        s.rejects,
+        s.lag
+    )
+}
+
+fn print_summary(s: &ConsumeStats, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "committed {} rows in {} files ({:.1} MiB) and {} rejects in {} flushes, {:.1} s; {} events were already in the lake",
+        s.rows,
+        s.files,
+        s.bytes as f64 / (1 << 20) as f64,
+        s.rejects,
+        s.flushes,
+        secs,
+        s.already_in_lake
+    );
+    let mut reasons: Vec<_> = s.reject_reasons.iter().collect();
+    reasons.sort();
+    for (reason, n) in reasons {
+        eprintln!("  rejected {n}: {reason}");
+    }
+}

@@ -1,0 +1,201 @@
+//! The lake's object store, opened from a URL: a bare path or `file://` URL (local folder) or
+//! `s3://bucket/prefix` (any S3-compatible server, configured by the standard AWS environment:
+//! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, `AWS_REGION`, keys or profile credentials).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::LakeError;
+
+/// An opened lake: the store and the root prefix inside it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    pub store: Arc<dyn ObjectStore>,
+    /// Root of the lake inside the store (empty for a local folder).
+    pub root: Path,
+    /// The lake as a URL (`file:///abs/path/` or `s3://bucket/prefix/`).
+    pub url: url::Url,
+    local: bool,
+}
+
+impl Lake {
+    /// Opens the lake at `location`. A local folder is created when missing; an S3 bucket must
+    /// exist (checked with one listing request).
+    pub async fn open(location: &str) -> Result<Lake, LakeError> {
+        let url_err = |message: String| LakeError::Url {
+            url: location.to_string(),
+            message,
+        };
+        if location.starts_with("s3://") || location.starts_with("s3a://") {
+            let url = url::Url::parse(location).map_err(|e| url_err(e.to_string()))?;
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| url_err("no bucket name".into()))?
+                .to_string();
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(&bucket)
+                .build()
+                .map_err(|e| url_err(e.to_string()))?;
+            let root =
+                Path::parse(url.path().trim_matches('/')).map_err(|e| url_err(e.to_string()))?;
+            let lake = Lake {
+                store: Arc::new(store),
+                url: url::Url::parse(&format!(
+                    "s3://{bucket}/{}{}",
+                    root,
+                    if root.as_ref().is_empty() { "" } else { "/" }
+                ))
+                .map_err(|e| url_err(e.to_string()))?,
+                root,
+                local: false,
+            };
+            lake.check_reachable(&bucket).await?;
+            return Ok(lake);
+        }
+        let path = match location.strip_prefix("file://") {
+            Some(p) => std::path::PathBuf::from(p),
+            None if location.contains("://") => {
+                return Err(url_err(
+                    "only local paths, file:// and s3:// are supported".into(),
+                ));
+            }
+            None => std::path::PathBuf::from(location),
+        };
+        std::fs::create_dir_all(&path)
+            .map_err(|e| url_err(format!("cannot create the folder: {e}")))?;
+        let abs = std::fs::canonicalize(&path).map_err(|e| url_err(e.to_string()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| url_err(e.to_string()))?
+            .with_automatic_cleanup(true);
+        let url = url::Url::from_directory_path(&abs)
+            .map_err(|_| url_err("not an absolute path".into()))?;
+        Ok(Lake {
+            store: Arc::new(store),
+            root: Path::default(),
+            url,
+            local: true,
+        })
+    }
+
+    async fn check_reachable(&self, bucket: &str) -> Result<(), LakeError> {
+        let mut listing = self.store.list(Some(&self.root));
+        match listing.try_next().await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(LakeError::Url {
+                url: self.url.to_string(),
+                message: format!("bucket {bucket} does not exist (create it first)"),
+            }),
+            Err(source) => Err(LakeError::Store {
+                key: self.url.to_string(),
+                source,
+            }),
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// The object path of `rel` (a `/`-separated path under the lake root whose parts are
+    /// already escaped). On S3 the key is that text; on a local disk the file name is.
+    pub fn path(&self, rel: &str) -> Path {
+        let joined = std::iter::once(self.root.as_ref())
+            .chain(rel.split('/'))
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        // Our names hold only [A-Za-z0-9._-%], which parse takes as they are.
+        Path::parse(&joined).unwrap_or_else(|_| Path::from(joined))
+    }
+
+    /// The text of `path` relative to the lake root, in the escaped form [`Lake::path`] takes.
+    pub fn rel(&self, path: &Path) -> String {
+        let parts: Vec<String> = path
+            .prefix_match(&self.root)
+            .map(|it| {
+                it.map(|p| {
+                    if self.local {
+                        percent_decode(p.as_ref())
+                    } else {
+                        p.as_ref().to_string()
+                    }
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        parts.join("/")
+    }
+
+    /// A readable name of an object for messages.
+    pub fn display(&self, rel: &str) -> String {
+        format!("{}{rel}", self.url)
+    }
+
+    pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<(), LakeError> {
+        self.store
+            .put(&self.path(rel), PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|source| LakeError::Store {
+                key: self.display(rel),
+                source,
+            })
+    }
+
+    /// The object's bytes, or None when it does not exist.
+    pub async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>, LakeError> {
+        match self.store.get(&self.path(rel)).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|source| LakeError::Store {
+                    key: self.display(rel),
+                    source,
+                }),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(LakeError::Store {
+                key: self.display(rel),
+                source,
+            }),
+        }
+    }
+
+    /// Deletes an object; a missing one is fine.
+    pub async fn delete(&self, rel: &str) -> Result<(), LakeError> {
+        match self.store.delete(&self.path(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(LakeError::Store {
+                key: self.display(rel),
+                source,
+            }),
+        }
+    }
+
+    /// Every object under `rel_prefix` (relative names), recursively.
+    pub async fn list(&self, rel_prefix: &str) -> Result<Vec<String>, LakeError> {
+        let prefix = self.path(rel_prefix);
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .or_else(|e| match e {
+                object_store::Error::NotFound { .. } => Ok(Vec::new()),
+                source => Err(LakeError::Store {
+                    key: self.display(rel_prefix),
+                    source,
+                }),
+            })?;
+        Ok(objects.iter().map(|o| self.rel(&o.location)).collect())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    crate::lake::layout::percent_decode(s).unwrap_or_else(|| s.to_string())
+}

@@ -1,0 +1,326 @@
+//! `stocklake consume` end to end on a local lake: values, Parquet types, hostile symbols, poison.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::lake::{assert_exactly_once, parquet_files, read_lake};
+use common::*;
+use stocklake::lake::rejects::Reject;
+use stocklake::source::{CsvOptions, load_csv_files};
+use stocklake::tick::Tick;
+
+#[test]
+fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
+    let (broker, topic) = broker_with_topic(3);
+    let out = stocklake(&[
+        "produce",
+        "data/stocks.csv",
+        "--brokers",
+        broker.bootstrap_servers(),
+        "--topic",
+        &topic,
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("g"),
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("committed 12154 rows in 5 files"),
+        "{}",
+        stderr(&out)
+    );
+
+    let rows = read_lake(dir.path());
+    assert_exactly_once(
+        &rows,
+        &partition_sizes(broker.bootstrap_servers(), &topic, 3),
+    );
+    let (mut want, _) = load_csv_files(&[sample_csv()], &CsvOptions::default()).unwrap();
+    let mut got: Vec<Tick> = rows.into_iter().map(|r| r.tick).collect();
+    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got.len(), want.len());
+    if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+        panic!("row {i}: lake {:?} vs csv {:?}", got[i], want[i]);
+    }
+
+    // Physical types: INT64 TIMESTAMP(MILLIS, UTC) and DATE, never INT96 or NANOS.
+    for file in parquet_files(&dir.path().join("ticks")) {
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap())
+                .unwrap();
+        use parquet::file::reader::FileReader;
+        let schema = reader.metadata().file_metadata().schema_descr();
+        for col in schema.columns() {
+            assert_ne!(
+                col.physical_type(),
+                parquet::basic::Type::INT96,
+                "{}",
+                file.display()
+            );
+        }
+        let et = schema
+            .columns()
+            .iter()
+            .find(|c| c.name() == "event_time")
+            .unwrap();
+        assert_eq!(et.physical_type(), parquet::basic::Type::INT64);
+        let mut printed = Vec::new();
+        parquet::schema::printer::print_schema(&mut printed, schema.root_schema());
+        let printed = String::from_utf8(printed).unwrap();
+        assert!(
+            printed.contains("INT64 event_time (TIMESTAMP(MILLIS,true))"),
+            "{printed}"
+        );
+        assert!(printed.contains("INT32 trade_date (DATE)"), "{printed}");
+        assert!(
+            schema.columns().iter().all(|c| c.name() != "symbol"),
+            "symbol is the partition key, not a column"
+        );
+        assert!(
+            reader
+                .metadata()
+                .row_group(0)
+                .column(1)
+                .statistics()
+                .is_some(),
+            "statistics are written"
+        );
+    }
+
+    // pyarrow reads it with Hive partitioning and sees UTC milliseconds.
+    let py = venv_python();
+    let check = std::process::Command::new(&py)
+        .arg(repo().join("tests/py/check_lake.py"))
+        .arg(dir.path())
+        .output()
+        .expect("the venv's python runs");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "pyarrow check failed: {text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(text.contains("rows=12154"), "{text}");
+    assert!(text.contains("event_time=timestamp[ms, tz=UTC]"), "{text}");
+    assert!(text.contains("symbols=AAPL,FB,GOOG,IBM,MSFT"), "{text}");
+}
+
+/// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
+pub fn venv_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("STOCKLAKE_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    let py = venv.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/python-env.sh (scripts/test.sh does)",
+        py.display()
+    );
+    py
+}
+
+fn tick(symbol: &str, day: i64) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        event_time: stocklake::tick::parse_iso_millis("2024-01-02").unwrap()
+            + day * stocklake::tick::MS_PER_DAY,
+        open: Some(1.0),
+        high: Some(2.0),
+        low: Some(0.5),
+        close: Some(1.5),
+        adj_close: None,
+        volume: Some(day),
+    }
+}
+
+#[test]
+fn hostile_symbols_stay_in_their_directory_and_read_back_unchanged() {
+    let hostile = [
+        "../x",
+        "a/b",
+        "%2F",
+        ":",
+        "with space",
+        "ünïcødé",
+        "",
+        "..",
+        "x=y",
+        "AAPL",
+    ];
+    let (broker, topic) = broker_with_topic(2);
+    let ticks: Vec<Tick> = hostile
+        .iter()
+        .flat_map(|s| (0..3).map(move |d| tick(s, d)))
+        .collect();
+    produce_ticks(
+        broker.bootstrap_servers(),
+        &topic,
+        ticks.clone().into_iter(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = consume_until_idle(broker.bootstrap_servers(), &topic, &unique("g"), &lake, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Nothing outside the lake, and every data file exactly one level below ticks/.
+    let outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("lake")]);
+    let table = lake.join("ticks");
+    let files = parquet_files(&table);
+    assert_eq!(files.len(), hostile.len());
+    for f in &files {
+        let rel = f.strip_prefix(&table).unwrap();
+        assert_eq!(rel.components().count(), 2, "{}", rel.display());
+        assert!(
+            rel.to_str().unwrap().starts_with("symbol="),
+            "{}",
+            rel.display()
+        );
+    }
+    let rows = read_lake(&lake);
+    let mut got: Vec<Tick> = rows.into_iter().map(|r| r.tick).collect();
+    let mut want = ticks;
+    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w);
+    }
+}
+
+#[test]
+fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
+    let (broker, topic) = broker_with_topic(3);
+    let good = |i: i64| {
+        let t = tick(["AAA", "BBB", "CCC"][i as usize % 3], i);
+        (t.symbol.clone().into_bytes(), t.to_json().into_bytes())
+    };
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("not a valid tick JSON", b"this is not json".to_vec()),
+        (
+            "missing field `symbol`",
+            br#"{"event_time":"2024-01-02T00:00:00.000Z","close":1}"#.to_vec(),
+        ),
+        (
+            "invalid type",
+            br#"{"symbol":"AAA","event_time":"2024-01-02","close":"1.5"}"#.to_vec(),
+        ),
+        (
+            "not a valid tick JSON",
+            br#"{"symbol":"AAA","event_time":"2024-01-02","close":NaN}"#.to_vec(),
+        ),
+        (
+            "is negative",
+            br#"{"symbol":"AAA","event_time":"2024-01-02","close":-3.5}"#.to_vec(),
+        ),
+        (
+            "not UTF-8",
+            b"{\"symbol\":\"\xff\xfe\",\"event_time\":\"2024-01-02\"}".to_vec(),
+        ),
+        (
+            "oversized",
+            format!(
+                r#"{{"symbol":"AAA","event_time":"2024-01-02","pad":"{}"}}"#,
+                "x".repeat(70_000)
+            )
+            .into_bytes(),
+        ),
+        (
+            "event_time",
+            br#"{"symbol":"AAA","event_time":"tomorrow"}"#.to_vec(),
+        ),
+    ];
+    // 4,000 good events, 40 of each bad kind (1% each), interleaved.
+    let mut messages = Vec::new();
+    let mut expected_bad: HashMap<Vec<u8>, &str> = HashMap::new();
+    for i in 0..4000i64 {
+        messages.push(good(i));
+        if i % 100 == 50 {
+            for (why, payload) in &bad {
+                // Trailing spaces make each payload distinct without changing why it is bad.
+                let mut p = payload.clone();
+                p.extend(std::iter::repeat_n(b' ', expected_bad.len() + 1));
+                expected_bad.insert(p.clone(), why);
+                messages.push((b"AAA".to_vec(), p));
+            }
+        }
+    }
+    assert_eq!(expected_bad.len(), 40 * bad.len(), "distinct bad payloads");
+    produce_raw(broker.bootstrap_servers(), &topic, &messages);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("g"),
+        dir.path(),
+        &["--flush-rows", "700"],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("committed 4000 rows")), "{err}");
+    assert!(
+        err.contains(&format!("and {} rejects", expected_bad.len())),
+        "{err}"
+    );
+
+    let rows = read_lake(dir.path());
+    let mut rejects: Vec<Reject> = Vec::new();
+    for entry in walk(&dir.path().join("_rejects")) {
+        for line in std::fs::read_to_string(&entry).unwrap().lines() {
+            rejects.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    assert_eq!(rejects.len(), expected_bad.len());
+    for r in &rejects {
+        let raw = r.value().unwrap();
+        let why = expected_bad
+            .get(&raw)
+            .unwrap_or_else(|| panic!("unexpected reject {r:?}"));
+        assert!(r.reason.contains(why), "{} should say {why}", r.reason);
+        assert_eq!(r.topic, topic);
+    }
+    // Together, rows and rejects account for every offset exactly once.
+    let mut all = rows.clone();
+    for r in &rejects {
+        all.push(common::lake::Row {
+            tick: tick("reject", 0),
+            partition: r.partition,
+            offset: r.offset,
+            file: Default::default(),
+        });
+    }
+    assert_exactly_once(
+        &all,
+        &partition_sizes(broker.bootstrap_servers(), &topic, 3),
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
