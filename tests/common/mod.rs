@@ -231,3 +231,75 @@ pub fn consume_until_idle(
     args.extend_from_slice(extra);
     stocklake(&args)
 }
+
+/// Starts `stocklake consume` as a child process (stderr to a file in `log_dir`).
+pub fn spawn_consumer(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    lake: &Path,
+    extra: &[&str],
+    log: &Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args([
+            "consume",
+            "--brokers",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--lake",
+        ])
+        .arg(lake)
+        .args([
+            "-X",
+            "session.timeout.ms=3000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ])
+        .args(extra)
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("stocklake consume starts")
+}
+
+/// Produces `rows` synthetic ticks at `rate` events/s on a background thread.
+pub fn background_stream(
+    bootstrap: &str,
+    topic: &str,
+    rows: u64,
+    rate: f64,
+) -> std::thread::JoinHandle<u64> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    std::thread::spawn(move || {
+        let settings = stocklake::kafka::KafkaSettings {
+            brokers: bootstrap,
+            properties: vec![],
+        };
+        let producer = stocklake::kafka::Producer::new(&settings, &topic).unwrap();
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let ticks = stocklake::source::Synthetic::new(stocklake::source::SyntheticOptions {
+            symbols: 60,
+            rows,
+            seed: 11,
+            ..Default::default()
+        });
+        let s = stocklake::kafka::producer::produce(
+            &producer,
+            ticks,
+            &mut stocklake::source::Pacer::new(stocklake::source::Pacing::Rate(rate)),
+            None,
+            &never,
+            &never,
+            |_| {},
+        )
+        .unwrap();
+        s.check().unwrap();
+        s.progress.acked
+    })
+}
