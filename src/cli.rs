@@ -166,6 +166,10 @@ pub struct ConsumeArgs {
     /// Stop after a last flush when no event arrived for this long (batch jobs, tests, demo).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<Duration>,
+
+    /// Stop after this many events are committed (rows and rejects; benchmarks, batch jobs).
+    #[arg(long)]
+    pub max_events: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +195,19 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
+    /// Committed events/s from a pre-filled topic to Parquet on local disk, and the consumer's
+    /// peak memory, next to a flat-out write of the same rows from memory (the ceiling).
+    Consume {
+        /// Number of synthetic events in the topic.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Partitions of the topic (the embedded broker keeps at most 5 MiB per partition).
+        #[arg(long, default_value_t = 24)]
+        partitions: i32,
+        /// Symbols (one partition directory each).
+        #[arg(long, default_value_t = 50)]
+        symbols: usize,
+    },
     /// Flat-out produce into the embedded broker: the sample file and synthetic events, next to
     /// librdkafka sending the same pre-encoded payloads (the ceiling).
     Produce {

@@ -21,6 +21,11 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             rows,
             partitions,
         } => bench_produce(file, *passes, *rows, *partitions),
+        BenchWhat::Consume {
+            rows,
+            partitions,
+            symbols,
+        } => super::bench_consume::run(*rows, *partitions, *symbols),
     }
 }
 

@@ -21,6 +21,7 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         flush_interval: args.flush_interval,
         max_event_bytes: args.max_event_bytes,
         exit_when_idle: args.exit_when_idle,
+        max_events: args.max_events,
     };
     let lake_url = args
         .lake
@@ -94,18 +95,30 @@ fn status_line(s: &ConsumeStats, started: Instant) -> String {
 fn print_summary(s: &ConsumeStats, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "committed {} rows in {} files ({:.1} MiB) and {} rejects in {} flushes, {:.1} s; {} events were already in the lake",
+        "committed {} rows in {} files ({:.1} MiB) and {} rejects in {} flushes, {:.1} s ({:.0} events/s); {} events were already in the lake; peak memory {}",
         s.rows,
         s.files,
         s.bytes as f64 / (1 << 20) as f64,
         s.rejects,
         s.flushes,
         secs,
-        s.already_in_lake
+        (s.rows + s.rejects) as f64 / secs.max(1e-9),
+        s.already_in_lake,
+        peak_rss().map_or("unknown".into(), |kb| format!(
+            "{:.0} MiB",
+            kb as f64 / 1024.0
+        ))
     );
     let mut reasons: Vec<_> = s.reject_reasons.iter().collect();
     reasons.sort();
     for (reason, n) in reasons {
         eprintln!("  rejected {n}: {reason}");
     }
+}
+
+/// Peak resident memory of this process in KiB (Linux: VmHWM).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

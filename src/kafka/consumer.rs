@@ -37,6 +37,8 @@ pub struct ConsumeOptions {
     pub max_event_bytes: usize,
     /// Stop (after a last flush) when no event arrived for this long.
     pub exit_when_idle: Option<Duration>,
+    /// Stop once this many events (rows and rejects) are committed.
+    pub max_events: Option<u64>,
 }
 
 impl Default for ConsumeOptions {
@@ -49,6 +51,7 @@ impl Default for ConsumeOptions {
             flush_interval: Duration::from_secs(5),
             max_event_bytes: 64 << 10,
             exit_when_idle: None,
+            max_events: None,
         }
     }
 }
@@ -267,7 +270,13 @@ impl LakeConsumer {
                         m.payload().unwrap_or_default(),
                     );
                     // Drain what is already fetched without waiting.
-                    while self.inner.buffered_events < self.inner.opts.flush_rows {
+                    while self.inner.buffered_events < self.inner.opts.flush_rows
+                        && self
+                            .inner
+                            .opts
+                            .max_events
+                            .is_none_or(|m| self.inner.stats.events < m)
+                    {
                         match self.consumer.poll(Duration::ZERO) {
                             Some(Ok(m)) => self.inner.take(
                                 m.partition(),
@@ -288,6 +297,11 @@ impl LakeConsumer {
             }
             if self.inner.should_flush() {
                 self.flush()?;
+            }
+            if let Some(max) = self.inner.opts.max_events
+                && self.inner.stats.events >= max
+            {
+                break;
             }
             if let Some(idle) = self.inner.opts.exit_when_idle {
                 let since = last_event.max(*lock(&self.inner.shared.assigned_at));

@@ -1,0 +1,181 @@
+//! `stocklake bench consume`: committed events/s from a pre-filled topic into a local lake, and
+//! the consumer's peak memory, next to a flat-out write of the same rows from memory (ceiling).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::kafka::producer::produce;
+use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings, Producer};
+use crate::lake::layout::{TABLE_DIR, file_name};
+use crate::lake::{TableLayout, writer};
+use crate::source::{Pacer, Pacing, Synthetic, SyntheticOptions};
+use crate::tick::{Tick, TickBatchBuilder};
+
+/// Rows per flush, as `consume`'s default.
+const FLUSH_ROWS: usize = 500_000;
+
+pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run `cargo run --release -- bench consume`");
+    }
+    let opts = SyntheticOptions {
+        symbols,
+        rows,
+        seed: 7,
+        interval_ms: 60_000,
+        ..Default::default()
+    };
+    let broker = EmbeddedBroker::start(BrokerOptions::default())?;
+    let topic = "bench-consume";
+    broker.create_topic(topic, partitions)?;
+    let settings = KafkaSettings {
+        brokers: broker.bootstrap_servers().to_string(),
+        properties: vec![],
+    };
+    let started = Instant::now();
+    let producer = Producer::new(&settings, topic)?;
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let filled = produce(
+        &producer,
+        Synthetic::new(opts.clone()),
+        &mut Pacer::new(Pacing::FlatOut),
+        None,
+        &never,
+        &never,
+        |_| {},
+    )?;
+    filled.check()?;
+    drop(producer);
+    check_nothing_evicted(&settings, topic, partitions)?;
+    eprintln!(
+        "filled {topic}: {rows} events in {partitions} partitions, {:.1?}",
+        started.elapsed()
+    );
+
+    let tmp = std::env::temp_dir().join(format!("stocklake-bench-{}", std::process::id()));
+    let ceiling = ceiling(&opts, &tmp.join("ceiling"))?;
+
+    let lake = tmp.join("lake");
+    let exe = std::env::current_exe().map_err(|e| Error::Other(e.to_string()))?;
+    let started = Instant::now();
+    let child = std::process::Command::new(exe)
+        .args([
+            "consume",
+            "-q",
+            "--brokers",
+            broker.bootstrap_servers(),
+            "--topic",
+            topic,
+            "--group",
+            "bench",
+        ])
+        .arg("--lake")
+        .arg(&lake)
+        .args(["--max-events", &rows.to_string()])
+        .spawn()
+        .map_err(|e| Error::Other(format!("starting the consumer: {e}")))?;
+    let (status, peak_kib) = wait_with_peak_rss(child.id() as i32)?;
+    let secs = started.elapsed().as_secs_f64();
+    if !status {
+        return Err(Error::Other("the consumer failed".into()));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let rate = rows as f64 / secs;
+    println!("consume, pre-filled topic into a local lake (zstd Parquet, partitioned by symbol)");
+    println!(
+        "{:<44} {:>10} {:>9} {:>12} {:>12}",
+        "workload", "events", "seconds", "events/s", "peak RSS"
+    );
+    println!(
+        "{:<44} {:>10} {:>9.2} {:>12.0} {:>9.0} MiB",
+        format!("stocklake consume ({partitions} partitions, {symbols} symbols)"),
+        rows,
+        secs,
+        rate,
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "{:<44} {:>10} {:>9.2} {:>12.0}",
+        "ceiling: same rows, memory to Parquet files",
+        rows,
+        ceiling.as_secs_f64(),
+        rows as f64 / ceiling.as_secs_f64()
+    );
+    println!(
+        "ratio: {:.0}% of the ceiling (the consumer's time includes start-up, group join, JSON decoding and the commit protocol)",
+        100.0 * rate / (rows as f64 / ceiling.as_secs_f64())
+    );
+    Ok(())
+}
+
+fn check_nothing_evicted(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), Error> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = settings
+        .consumer_config("bench-check")
+        .create()
+        .map_err(|e| Error::Other(e.to_string()))?;
+    for p in 0..partitions {
+        let (low, _) = c
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .map_err(|e| Error::Other(e.to_string()))?;
+        if low > 0 {
+            return Err(Error::Usage(format!(
+                "the embedded broker evicted the oldest events of partition {p}: use more --partitions or fewer --rows"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The same rows, already decoded in memory, written with the same Parquet profile and the
+/// same batching (one file per symbol per flush): what the consumer could reach at best.
+fn ceiling(opts: &SyntheticOptions, dir: &std::path::Path) -> Result<Duration, Error> {
+    let ticks: Vec<Tick> = Synthetic::new(opts.clone()).collect();
+    let layout = TableLayout::default();
+    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", dir.display()));
+    let started = Instant::now();
+    for (chunk_no, chunk) in ticks.chunks(FLUSH_ROWS).enumerate() {
+        let mut files: HashMap<String, TickBatchBuilder> = HashMap::new();
+        for (i, t) in chunk.iter().enumerate() {
+            files
+                .entry(layout.partition_dir(&t.symbol, t.event_time))
+                .or_insert_with(|| TickBatchBuilder::new(false, 1024))
+                .push(t, 0, (chunk_no * FLUSH_ROWS + i) as i64);
+        }
+        for (d, mut b) in files {
+            let bytes = writer::encode(&[b.finish()]).map_err(|e| Error::Other(e.to_string()))?;
+            let path = dir.join(TABLE_DIR).join(d);
+            std::fs::create_dir_all(&path).map_err(io)?;
+            std::fs::write(
+                path.join(file_name("bench", 0, (chunk_no * FLUSH_ROWS) as i64)),
+                bytes,
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// Waits for a child and returns (success, peak resident memory in KiB).
+fn wait_with_peak_rss(pid: i32) -> Result<(bool, u64), Error> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child; the pointers are valid for the call.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r < 0 {
+        return Err(Error::Other(format!(
+            "waiting for the consumer: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok((
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        usage.ru_maxrss as u64,
+    ))
+}
