@@ -30,6 +30,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Produce(args) => stocklake::cmd::produce::run(&settings, args, cli.quiet)?,
         Command::Broker(args) => stocklake::cmd::broker::run(args)?,
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
+        Command::Catalog(args) => stocklake::cmd::catalog::run(&settings, args, cli.quiet)?,
+        Command::Sync(args) => stocklake::cmd::sync::run(args, cli.quiet)?,
     }
     Ok(())
 }

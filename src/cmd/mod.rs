@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod broker;
+pub mod catalog;
 pub mod produce;
+pub mod sync;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
