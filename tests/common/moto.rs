@@ -82,15 +82,17 @@ impl Moto {
             ("AWS_REGION", REGION.into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("AWS_CONFIG_FILE", "/nonexistent/stocklake-test".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stocklake-test".into()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/stocklake-test".into(),
+            ),
         ]
     }
 
     /// An SDK configuration for this server through stocklake's own loader (no process env).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let creds = aws_credential_types::Credentials::new(
-            ACCESS_KEY, SECRET_KEY, None, None, "moto-test",
-        );
+        let creds =
+            aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "moto-test");
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
@@ -115,7 +117,10 @@ impl Moto {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        let body = out
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
         (status, body)
     }
 
@@ -139,7 +144,10 @@ impl Moto {
 
     pub fn create_bucket(&self, bucket: &str) {
         let (status, text) = self.request("PUT", &format!("/{bucket}"), "");
-        assert!((200..300).contains(&status), "create bucket: {status} {text}");
+        assert!(
+            (200..300).contains(&status),
+            "create bucket: {status} {text}"
+        );
     }
 
     /// Waits until the server answers (it is usually ready when it prints its port).
