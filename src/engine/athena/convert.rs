@@ -224,7 +224,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 /// Athena shows varbinary as hex byte pairs separated by spaces: `68 65 6c`.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let hex: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.chunks(2)
