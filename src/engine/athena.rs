@@ -15,7 +15,8 @@ use aws_config::SdkConfig;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::error::DisplayErrorContext;
 use aws_sdk_athena::types::{
-    ColumnNullable, QueryExecutionContext, QueryExecutionState, ResultConfiguration, StatementType,
+    ColumnNullable, QueryExecutionContext, QueryExecutionState, QueryExecutionStatus,
+    ResultConfiguration, StatementType,
 };
 use object_store::ObjectStoreExt;
 
@@ -197,6 +198,19 @@ pub fn scanned_summary(bytes: u64) -> String {
         bytes as f64 / 1e6,
         cost_usd(bytes)
     )
+}
+
+/// A FAILED execution as a query error carrying Athena's reason.
+fn failure(id: &str, status: Option<&QueryExecutionStatus>) -> EngineError {
+    let error = status.and_then(|s| s.athena_error());
+    let reason = error
+        .and_then(|e| e.error_message())
+        .or_else(|| status.and_then(|s| s.state_change_reason()))
+        .unwrap_or("no reason given");
+    let kind = error
+        .and_then(|e| e.error_type())
+        .map_or(String::new(), |t| format!(" (error type {t})"));
+    query_err(format!("query {id} failed: {reason}{kind}"))
 }
 
 /// What a finished execution tells.
@@ -402,14 +416,7 @@ impl AthenaEngine {
                         bytes_scanned: bytes,
                     });
                 }
-                Some(QueryExecutionState::Failed) => {
-                    let reason = st
-                        .and_then(|s| s.athena_error())
-                        .and_then(|e| e.error_message())
-                        .or_else(|| st.and_then(|s| s.state_change_reason()))
-                        .unwrap_or("no reason given");
-                    return Err(query_err(format!("query {id} failed: {reason}")));
-                }
+                Some(QueryExecutionState::Failed) => return Err(failure(id, st)),
                 Some(QueryExecutionState::Cancelled) => {
                     return Err(EngineError::Cancelled { engine: ENGINE });
                 }
@@ -540,5 +547,34 @@ impl AthenaPages<'_> {
 impl PageSource for AthenaPages<'_> {
     async fn page(&mut self, token: Option<String>) -> Result<Page, EngineError> {
         self.fetch(token, PAGE_ROWS).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_athena::types::AthenaError;
+
+    #[test]
+    fn a_failed_query_shows_athenas_reason() {
+        let st = QueryExecutionStatus::builder()
+            .state(QueryExecutionState::Failed)
+            .state_change_reason("generic reason")
+            .athena_error(
+                AthenaError::builder()
+                    .error_type(1101)
+                    .error_message("COLUMN_NOT_FOUND: line 1:8: Column 'x' cannot be resolved")
+                    .build(),
+            )
+            .build();
+        let msg = failure("q1", Some(&st)).to_string();
+        assert!(msg.contains("q1 failed: COLUMN_NOT_FOUND"), "{msg}");
+        assert!(msg.contains("error type 1101"), "{msg}");
+        let st = QueryExecutionStatus::builder()
+            .state_change_reason("Access denied")
+            .build();
+        let e = failure("q2", Some(&st));
+        assert!(matches!(e, EngineError::Query { .. }));
+        assert!(e.to_string().contains("Access denied"));
     }
 }
