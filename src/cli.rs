@@ -42,6 +42,12 @@ pub enum Command {
     Broker(BrokerArgs),
     /// Print throughput figures of a release build (see README: Benchmarks).
     Bench(BenchArgs),
+    /// Create or update the Glue database and table of the lake (so Athena can query it), add
+    /// the partitions Glue lacks (--repair), or print the equivalent Athena DDL (--ddl).
+    Catalog(CatalogArgs),
+    /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
+    /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
+    Sync(SyncArgs),
 }
 
 /// Where the Kafka cluster is, and librdkafka properties to pass through.
@@ -224,4 +230,60 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Lake root (s3://bucket/prefix, file:///path or a folder). Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
+
+    /// Glue database. Default: the settings file's [athena] database, else stocklake.
+    #[arg(long, env = "STOCKLAKE_DATABASE")]
+    pub database: Option<String>,
+
+    /// Print the CREATE EXTERNAL TABLE statement for the Athena console instead of calling Glue.
+    #[arg(long, conflicts_with = "repair")]
+    pub ddl: bool,
+
+    /// Also list the lake and add the partitions that Glue lacks.
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The S3 lake to copy (s3://bucket/prefix).
+    pub source: String,
+
+    /// The local folder to mirror it into (created when missing).
+    pub dest: PathBuf,
+
+    /// Mirror into a non-empty folder that no earlier sync created (files not upstream are
+    /// deleted from it).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where and how Athena runs a statement (for `sql --engine athena` and the REPL).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AthenaArgs {
+    /// Athena workgroup. Default: the settings file's [athena] workgroup, else primary.
+    #[arg(long, env = "STOCKLAKE_ATHENA_WORKGROUP")]
+    pub workgroup: Option<String>,
+
+    /// Athena data catalog. Default: AwsDataCatalog.
+    #[arg(long = "data-catalog", env = "STOCKLAKE_ATHENA_CATALOG")]
+    pub data_catalog: Option<String>,
+
+    /// S3 location for Athena's result files (s3://bucket/prefix/). Default: the settings
+    /// file's [athena] output, else the workgroup's setting.
+    #[arg(long, env = "STOCKLAKE_ATHENA_OUTPUT")]
+    pub output: Option<String>,
+
+    /// How results are fetched: GetQueryResults pages, the result CSV, or auto (the CSV when
+    /// there is more than one page).
+    #[arg(long, value_enum, env = "STOCKLAKE_ATHENA_FETCH")]
+    pub fetch: Option<crate::engine::athena::Fetch>,
 }

@@ -31,6 +31,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Consume(args) => stocklake::cmd::consume::run(&settings, args, cli.quiet)?,
         Command::Broker(args) => stocklake::cmd::broker::run(args)?,
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
+        Command::Catalog(args) => stocklake::cmd::catalog::run(&settings, args, cli.quiet)?,
+        Command::Sync(args) => stocklake::cmd::sync::run(args, cli.quiet)?,
     }
     Ok(())
 }

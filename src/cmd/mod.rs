@@ -4,8 +4,10 @@
 pub mod bench;
 pub mod bench_consume;
 pub mod broker;
+pub mod catalog;
 pub mod consume;
 pub mod produce;
+pub mod sync;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

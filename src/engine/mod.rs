@@ -2,6 +2,9 @@
 //! store of saved Athena results. Both return the same [`QueryOutput`], so printing and
 //! comparing never care where a result came from.
 
+pub mod athena;
+pub mod saved;
+
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;

@@ -1,0 +1,580 @@
+//! The Athena engine: StartQueryExecution (workgroup, database, catalog, output location),
+//! polling with backoff and a status line, Arrow results typed from `ColumnInfo` (all
+//! GetQueryResults pages, or the result CSV for large results), Athena's reason for a failure,
+//! StopQueryExecution on cancel, data scanned and cost. Every fetched result is saved locally
+//! (see [`super::saved`]).
+
+pub mod convert;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_athena::Client;
+use aws_sdk_athena::error::DisplayErrorContext;
+use aws_sdk_athena::types::{
+    ColumnNullable, QueryExecutionContext, QueryExecutionState, QueryExecutionStatus,
+    ResultConfiguration, StatementType,
+};
+use object_store::ObjectStoreExt;
+
+pub use convert::{ColumnMeta, Row};
+
+use super::saved::{SavedMeta, SavedStore};
+use super::{EngineError, QueryInfo, QueryOutput};
+
+const ENGINE: &str = "athena";
+/// GetQueryResults' page size limit.
+pub const PAGE_ROWS: i32 = 1000;
+/// Athena's price per TB scanned, in US dollars (most regions).
+pub const USD_PER_TB: f64 = 5.0;
+
+/// How results are fetched.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Fetch {
+    /// The first page; the result CSV instead of further pages when there are more.
+    #[default]
+    Auto,
+    /// GetQueryResults pages only.
+    Pages,
+    /// The result CSV in the output location only.
+    Csv,
+}
+
+/// Where and how queries run.
+#[derive(Debug, Clone)]
+pub struct AthenaSettings {
+    pub workgroup: String,
+    pub database: String,
+    pub catalog: String,
+    /// `s3://…/` for result files; None: the workgroup's output location.
+    pub output: Option<String>,
+    pub fetch: Fetch,
+    /// Where fetched results are saved; None: not saved.
+    pub save_dir: Option<PathBuf>,
+    /// No status line on stderr.
+    pub quiet: bool,
+    /// First wait between two polls; it grows ×1.5 up to `max_poll`.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+impl Default for AthenaSettings {
+    fn default() -> Self {
+        let s = crate::config::AthenaSection::default();
+        AthenaSettings {
+            workgroup: s.workgroup,
+            database: s.database,
+            catalog: s.catalog,
+            output: s.output,
+            fetch: Fetch::Auto,
+            save_dir: Some(PathBuf::from(super::saved::DEFAULT_DIR)),
+            quiet: false,
+            first_poll: Duration::from_millis(200),
+            max_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+impl AthenaSettings {
+    /// Settings from the settings file, overridden by flags/env (`args`) and `--database`.
+    pub fn resolve(
+        settings: &crate::config::Settings,
+        args: &crate::cli::AthenaArgs,
+        database: Option<&str>,
+    ) -> AthenaSettings {
+        let a = &settings.athena;
+        AthenaSettings {
+            workgroup: args
+                .workgroup
+                .clone()
+                .unwrap_or_else(|| a.workgroup.clone()),
+            database: database.map_or_else(|| a.database.clone(), str::to_string),
+            catalog: args
+                .data_catalog
+                .clone()
+                .unwrap_or_else(|| a.catalog.clone()),
+            output: args.output.clone().or_else(|| a.output.clone()),
+            fetch: args.fetch.unwrap_or_default(),
+            ..AthenaSettings::default()
+        }
+    }
+}
+
+/// One page of GetQueryResults.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub columns: Vec<ColumnMeta>,
+    pub rows: Vec<Row>,
+    pub next_token: Option<String>,
+}
+
+/// Anything that hands out result pages by token: Athena itself, or a recorded sequence.
+pub trait PageSource {
+    fn page(&mut self, token: Option<String>) -> impl Future<Output = Result<Page, EngineError>>;
+}
+
+/// Rows read by [`read_pages`]; `remaining` is the token of the first unread page when
+/// `first_only` stopped early.
+#[derive(Debug, Clone, Default)]
+pub struct PagedRows {
+    pub columns: Vec<ColumnMeta>,
+    pub rows: Vec<Row>,
+    pub pages: usize,
+    pub remaining: Option<String>,
+}
+
+/// Reads pages until there is no next token (or only the first when `first_only`). The first
+/// row of the first page is dropped when `header` (SELECT results start with the column labels).
+pub async fn read_pages<S: PageSource>(
+    src: &mut S,
+    header: bool,
+    first_only: bool,
+    cancel: &AtomicBool,
+) -> Result<PagedRows, EngineError> {
+    let mut out = PagedRows::default();
+    let mut token = None;
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(EngineError::Cancelled { engine: ENGINE });
+        }
+        let page = src.page(token.take()).await?;
+        if out.pages == 0 {
+            out.columns = page.columns;
+            let skip = usize::from(header && !page.rows.is_empty());
+            out.rows.extend(page.rows.into_iter().skip(skip));
+        } else {
+            out.rows.extend(page.rows);
+        }
+        out.pages += 1;
+        match page.next_token.filter(|t| !t.is_empty()) {
+            Some(t) if first_only => {
+                out.remaining = Some(t);
+                return Ok(out);
+            }
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn setup(message: impl Into<String>) -> EngineError {
+    EngineError::Setup {
+        engine: ENGINE,
+        message: message.into(),
+    }
+}
+
+fn query_err(message: impl Into<String>) -> EngineError {
+    EngineError::Query {
+        engine: ENGINE,
+        message: message.into(),
+    }
+}
+
+/// Estimated cost in US dollars of scanning `bytes` (Athena bills $5/TB, 10 MB minimum).
+pub fn cost_usd(bytes: u64) -> f64 {
+    let billed = bytes.max(10 * 1_000_000) as f64;
+    billed / 1e12 * USD_PER_TB
+}
+
+/// `data scanned: 1.23 MB, estimated cost: $0.0000` for the summary line.
+pub fn scanned_summary(bytes: u64) -> String {
+    format!(
+        "data scanned: {:.2} MB, estimated cost: ${:.4}",
+        bytes as f64 / 1e6,
+        cost_usd(bytes)
+    )
+}
+
+/// A FAILED execution as a query error carrying Athena's reason.
+fn failure(id: &str, status: Option<&QueryExecutionStatus>) -> EngineError {
+    let error = status.and_then(|s| s.athena_error());
+    let reason = error
+        .and_then(|e| e.error_message())
+        .or_else(|| status.and_then(|s| s.state_change_reason()))
+        .unwrap_or("no reason given");
+    let kind = error
+        .and_then(|e| e.error_type())
+        .map_or(String::new(), |t| format!(" (error type {t})"));
+    query_err(format!("query {id} failed: {reason}{kind}"))
+}
+
+/// What a finished execution tells.
+#[derive(Debug, Clone)]
+struct Finished {
+    statement_type: Option<StatementType>,
+    output_location: Option<String>,
+    bytes_scanned: u64,
+}
+
+/// Queries on Athena.
+pub struct AthenaEngine {
+    client: Client,
+    config: SdkConfig,
+    pub settings: AthenaSettings,
+}
+
+impl AthenaEngine {
+    /// An engine with the standard AWS configuration chain.
+    pub async fn new(settings: AthenaSettings) -> AthenaEngine {
+        AthenaEngine::with_config(&crate::aws::sdk_config().await, settings)
+    }
+
+    pub fn with_config(config: &SdkConfig, settings: AthenaSettings) -> AthenaEngine {
+        AthenaEngine {
+            client: Client::new(config),
+            config: config.clone(),
+            settings,
+        }
+    }
+
+    /// Runs `sql`; the first Ctrl-C (the process-wide stop flag) stops it on Athena.
+    pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
+        self.query_with_cancel(sql, crate::signal::stop_flag())
+            .await
+    }
+
+    /// Runs `sql`; setting `cancel` stops it on Athena (StopQueryExecution) and returns
+    /// [`EngineError::Cancelled`].
+    pub async fn query_with_cancel(
+        &self,
+        sql: &str,
+        cancel: &AtomicBool,
+    ) -> Result<QueryOutput, EngineError> {
+        let started = Instant::now();
+        let submitted_at = chrono::Utc::now();
+        let id = self.start(sql).await?;
+        let status = super::super::cmd::progress_bar(self.settings.quiet, None, "{spinner} {msg}");
+        let finished = self.wait(&id, cancel, started, &status).await;
+        status.finish_and_clear();
+        let finished = finished?;
+        let header = finished.statement_type == Some(StatementType::Dml);
+        let csv_location = finished
+            .output_location
+            .clone()
+            .filter(|l| header && l.ends_with(".csv"));
+        let (columns, rows, csv_text, source) = match (self.settings.fetch, &csv_location) {
+            (Fetch::Csv, Some(loc)) => {
+                let columns = self.first_page_columns(&id).await?;
+                let (rows, text) = self.read_csv(loc).await?;
+                (columns, rows, Some(text), "csv")
+            }
+            (Fetch::Csv, None) => {
+                return Err(setup(format!(
+                    "query {id}: no result CSV to read (statement type {:?}, output {:?})",
+                    finished.statement_type, finished.output_location
+                )));
+            }
+            (fetch, _) => {
+                let first_only = fetch == Fetch::Auto && csv_location.is_some();
+                let mut src = AthenaPages {
+                    client: &self.client,
+                    id: &id,
+                };
+                let paged = read_pages(&mut src, header, first_only, cancel).await?;
+                match (&paged.remaining, &csv_location) {
+                    (Some(_), Some(loc)) => {
+                        let (rows, text) = self.read_csv(loc).await?;
+                        (paged.columns, rows, Some(text), "csv")
+                    }
+                    _ => (paged.columns, paged.rows, None, "pages"),
+                }
+            }
+        };
+        let batch =
+            convert::build_batch(&columns, &rows).map_err(|e| setup(format!("query {id}: {e}")))?;
+        let info = QueryInfo {
+            engine: ENGINE,
+            elapsed: started.elapsed(),
+            query_id: Some(id.clone()),
+            bytes_scanned: Some(finished.bytes_scanned),
+        };
+        if let Some(dir) = &self.settings.save_dir {
+            let meta = SavedMeta {
+                query_id: id.clone(),
+                sql: sql.to_string(),
+                workgroup: self.settings.workgroup.clone(),
+                database: self.settings.database.clone(),
+                catalog: self.settings.catalog.clone(),
+                output_location: finished.output_location.clone(),
+                submitted_at: submitted_at.to_rfc3339(),
+                elapsed_ms: info.elapsed.as_millis() as u64,
+                bytes_scanned: finished.bytes_scanned,
+                rows: rows.len(),
+                fetched_from: source.to_string(),
+                columns: columns.clone(),
+            };
+            let text = csv_text.unwrap_or_else(|| {
+                let header: Row = columns.iter().map(|c| Some(c.name.clone())).collect();
+                let mut t = String::new();
+                convert::write_csv(&mut t, std::slice::from_ref(&header));
+                convert::write_csv(&mut t, &rows);
+                t
+            });
+            if let Err(e) = SavedStore::new(dir.clone()).save(&meta, &text) {
+                tracing::warn!("could not save the Athena result of {id}: {e}");
+            }
+        }
+        Ok(QueryOutput {
+            schema: batch.schema(),
+            batches: vec![batch],
+            info,
+        })
+    }
+
+    async fn start(&self, sql: &str) -> Result<String, EngineError> {
+        let s = &self.settings;
+        let ctx = QueryExecutionContext::builder()
+            .database(&s.database)
+            .catalog(&s.catalog)
+            .build();
+        let result = s
+            .output
+            .as_ref()
+            .map(|o| ResultConfiguration::builder().output_location(o).build());
+        let out = self
+            .client
+            .start_query_execution()
+            .query_string(sql)
+            .work_group(&s.workgroup)
+            .query_execution_context(ctx)
+            .set_result_configuration(result)
+            .send()
+            .await
+            .map_err(|e| {
+                let invalid = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception());
+                let msg = format!("StartQueryExecution: {}", DisplayErrorContext(e));
+                if invalid { query_err(msg) } else { setup(msg) }
+            })?;
+        out.query_execution_id()
+            .map(str::to_string)
+            .ok_or_else(|| setup("StartQueryExecution returned no query id"))
+    }
+
+    async fn wait(
+        &self,
+        id: &str,
+        cancel: &AtomicBool,
+        started: Instant,
+        status: &indicatif::ProgressBar,
+    ) -> Result<Finished, EngineError> {
+        let mut delay = self.settings.first_poll;
+        loop {
+            let out = self
+                .client
+                .get_query_execution()
+                .query_execution_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    setup(format!(
+                        "GetQueryExecution {id}: {}",
+                        DisplayErrorContext(e)
+                    ))
+                })?;
+            let q = out
+                .query_execution()
+                .ok_or_else(|| setup(format!("GetQueryExecution {id}: no execution")))?;
+            let st = q.status();
+            let state = st.and_then(|s| s.state()).cloned();
+            let bytes = q
+                .statistics()
+                .and_then(|s| s.data_scanned_in_bytes())
+                .unwrap_or(0)
+                .max(0) as u64;
+            status.set_message(format!(
+                "{id} {} {:.1}s, {:.2} MB scanned",
+                state.as_ref().map_or("?", |s| s.as_str()),
+                started.elapsed().as_secs_f64(),
+                bytes as f64 / 1e6
+            ));
+            status.tick();
+            match state {
+                Some(QueryExecutionState::Succeeded) => {
+                    return Ok(Finished {
+                        statement_type: q.statement_type().cloned(),
+                        output_location: q
+                            .result_configuration()
+                            .and_then(|r| r.output_location())
+                            .map(str::to_string),
+                        bytes_scanned: bytes,
+                    });
+                }
+                Some(QueryExecutionState::Failed) => return Err(failure(id, st)),
+                Some(QueryExecutionState::Cancelled) => {
+                    return Err(EngineError::Cancelled { engine: ENGINE });
+                }
+                _ => {}
+            }
+            // Sleep in small slices so that a cancel is acted on quickly.
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                if cancel.load(Ordering::SeqCst) {
+                    self.stop(id).await?;
+                    return Err(EngineError::Cancelled { engine: ENGINE });
+                }
+                tokio::time::sleep(Duration::from_millis(25).min(delay)).await;
+            }
+            delay = delay.mul_f64(1.5).min(self.settings.max_poll);
+        }
+    }
+
+    /// StopQueryExecution.
+    pub async fn stop(&self, id: &str) -> Result<(), EngineError> {
+        self.client
+            .stop_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                setup(format!(
+                    "StopQueryExecution {id}: {}",
+                    DisplayErrorContext(e)
+                ))
+            })?;
+        tracing::info!("stopped Athena query {id}");
+        Ok(())
+    }
+
+    async fn first_page_columns(&self, id: &str) -> Result<Vec<ColumnMeta>, EngineError> {
+        let mut src = AthenaPages {
+            client: &self.client,
+            id,
+        };
+        Ok(src.fetch(None, 1).await?.columns)
+    }
+
+    /// Reads Athena's result CSV (header row dropped) from `s3://…/<id>.csv`.
+    async fn read_csv(&self, location: &str) -> Result<(Vec<Row>, String), EngineError> {
+        let url = crate::aws::S3Url::parse(location).map_err(|e| setup(e.to_string()))?;
+        let store =
+            crate::aws::s3_store(&self.config, &url.bucket).map_err(|e| setup(e.to_string()))?;
+        let path = object_store::path::Path::parse(&url.prefix)
+            .map_err(|e| setup(format!("{location}: {e}")))?;
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| setup(format!("{location}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| setup(format!("{location}: {e}")))?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| setup(format!("{location}: not UTF-8: {e}")))?;
+        let mut rows = convert::parse_csv(&text).map_err(|e| setup(format!("{location}: {e}")))?;
+        if !rows.is_empty() {
+            rows.remove(0);
+        }
+        Ok((rows, text))
+    }
+}
+
+/// GetQueryResults as a [`PageSource`].
+struct AthenaPages<'a> {
+    client: &'a Client,
+    id: &'a str,
+}
+
+impl AthenaPages<'_> {
+    async fn fetch(&mut self, token: Option<String>, max: i32) -> Result<Page, EngineError> {
+        let out = self
+            .client
+            .get_query_results()
+            .query_execution_id(self.id)
+            .set_next_token(token)
+            .max_results(max)
+            .send()
+            .await
+            .map_err(|e| {
+                setup(format!(
+                    "GetQueryResults {}: {}",
+                    self.id,
+                    DisplayErrorContext(e)
+                ))
+            })?;
+        let rs = out.result_set();
+        let columns = rs
+            .and_then(|r| r.result_set_metadata())
+            .map(|m| {
+                m.column_info()
+                    .iter()
+                    .map(|c| ColumnMeta {
+                        name: c.name().to_string(),
+                        athena_type: c.r#type().to_string(),
+                        precision: c.precision(),
+                        scale: c.scale(),
+                        nullable: c.nullable() != Some(&ColumnNullable::NotNull),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rows = rs
+            .map(|r| {
+                r.rows()
+                    .iter()
+                    .map(|row| {
+                        row.data()
+                            .iter()
+                            .map(|d| d.var_char_value().map(str::to_string))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Page {
+            columns,
+            rows,
+            next_token: out.next_token().map(str::to_string),
+        })
+    }
+}
+
+impl PageSource for AthenaPages<'_> {
+    async fn page(&mut self, token: Option<String>) -> Result<Page, EngineError> {
+        self.fetch(token, PAGE_ROWS).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_athena::types::AthenaError;
+
+    #[test]
+    fn a_failed_query_shows_athenas_reason() {
+        let st = QueryExecutionStatus::builder()
+            .state(QueryExecutionState::Failed)
+            .state_change_reason("generic reason")
+            .athena_error(
+                AthenaError::builder()
+                    .error_type(1101)
+                    .error_message("COLUMN_NOT_FOUND: line 1:8: Column 'x' cannot be resolved")
+                    .build(),
+            )
+            .build();
+        let msg = failure("q1", Some(&st)).to_string();
+        assert!(msg.contains("q1 failed: COLUMN_NOT_FOUND"), "{msg}");
+        assert!(msg.contains("error type 1101"), "{msg}");
+        let st = QueryExecutionStatus::builder()
+            .state_change_reason("Access denied")
+            .build();
+        let e = failure("q2", Some(&st));
+        assert!(matches!(e, EngineError::Query { .. }));
+        assert!(e.to_string().contains("Access denied"));
+    }
+}

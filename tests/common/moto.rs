@@ -1,0 +1,171 @@
+//! A moto server (S3, Glue, Athena) for one test: started from the suite's Python venv on a
+//! random port of 127.0.0.1, killed on drop. Include with `#[path = "common/moto.rs"] mod moto;`.
+//! A missing venv FAILS the test (with the command that creates it): these tests never skip.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Dummy credentials, also used by the secrets test to look for leaks.
+pub const ACCESS_KEY: &str = "AKIAMOTOTESTKEY00001";
+pub const SECRET_KEY: &str = "motoSecretKeyThatMustNeverBePrinted0001";
+pub const REGION: &str = "us-east-1";
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+fn venv() -> PathBuf {
+    match std::env::var_os("STOCKLAKE_VENV") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"),
+    }
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = venv().join("bin/moto_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `bash scripts/python-env.sh` (or set STOCKLAKE_VENV to a venv \
+             with requirements.txt installed) before `cargo test`",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent && let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    if let Ok(p) = port.parse::<u16>() {
+                        let _ = tx.send(p);
+                        sent = true;
+                    }
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("moto_server did not report its port within 30 s");
+            }
+        };
+        Moto {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Environment for a stocklake process talking to this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/nonexistent/stocklake-test".into()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/stocklake-test".into(),
+            ),
+        ]
+    }
+
+    /// An SDK configuration for this server through stocklake's own loader (no process env).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let creds =
+            aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "moto-test");
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(creds);
+        stocklake::aws::load_sdk_config(loader).await
+    }
+
+    /// A raw HTTP request to the server; returns (status, body).
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("send to moto");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read from moto");
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    fn post_ok(&self, path: &str, body: &str) {
+        let (status, text) = self.request("POST", path, body);
+        assert!((200..300).contains(&status), "{path}: {status} {text}");
+    }
+
+    /// Queues Athena results: `results` is the JSON array of `{"rows":…,"column_info":…}`.
+    pub fn queue_athena_results(&self, results: &serde_json::Value) {
+        let body = serde_json::json!({"region": REGION, "results": results});
+        self.post_ok("/moto-api/static/athena/query-results", &body.to_string());
+    }
+
+    /// Executions move one state every `times` GetQueryExecution calls (QUEUED→RUNNING→…).
+    pub fn athena_manual_transitions(&self, times: u32) {
+        let body = serde_json::json!({"model_name": "athena::execution",
+            "transition": {"progression": "manual", "times": times}});
+        self.post_ok("/moto-api/state-manager/set-transition", &body.to_string());
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, text) = self.request("PUT", &format!("/{bucket}"), "");
+        assert!(
+            (200..300).contains(&status),
+            "create bucket: {status} {text}"
+        );
+    }
+
+    /// Waits until the server answers (it is usually ready when it prints its port).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto on port {} does not accept connections", self.port);
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
