@@ -176,6 +176,15 @@ pub struct ConsumeArgs {
     /// Stop after this many events are committed (rows and rejects; benchmarks, batch jobs).
     #[arg(long)]
     pub max_events: Option<u64>,
+
+    /// Create the Glue table if needed and register each partition the first time it is
+    /// written, so Athena sees new data without a crawler.
+    #[arg(long)]
+    pub register_partitions: bool,
+
+    /// Glue database for --register-partitions. Default: stocklake.
+    #[arg(long, env = "STOCKLAKE_DATABASE")]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -273,7 +273,7 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains(&format!("committed 4000 rows")), "{err}");
+    assert!(err.contains("committed 4000 rows"), "{err}");
     assert!(
         err.contains(&format!("and {} rejects", expected_bad.len())),
         "{err}"

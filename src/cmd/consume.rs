@@ -40,10 +40,17 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     let mut consumer = LakeConsumer::new(
         &kafka,
         lake.clone(),
-        layout,
+        layout.clone(),
         opts.clone(),
         rt.handle().clone(),
     )?;
+    if args.register_partitions {
+        let database = args
+            .database
+            .clone()
+            .unwrap_or_else(|| settings.athena.database.clone());
+        consumer.on_new_partitions(glue_registrar(&rt, &lake, layout, database)?);
+    }
     if !quiet {
         eprintln!(
             "consuming {} as group {} into {}ticks/ (Ctrl-C flushes, commits and stops)",
@@ -67,6 +74,47 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         print_summary(&stats, started);
     }
     result
+}
+
+/// Creates the Glue database and table when missing, and returns the hook that registers each
+/// new partition directory (values unescaped, location the escaped directory).
+fn glue_registrar(
+    rt: &tokio::runtime::Runtime,
+    lake: &Lake,
+    layout: TableLayout,
+    database: String,
+) -> Result<crate::kafka::consumer::PartitionHook, Error> {
+    use crate::catalog::{TableSpec, ensure_database, ensure_table, register_partition};
+    let glue_err = |e: crate::catalog::CatalogError| Error::Other(e.to_string());
+    let glue = rt.block_on(async { aws_sdk_glue::Client::new(&crate::aws::sdk_config().await) });
+    let spec = TableSpec::new(&database, lake.url.as_str(), layout);
+    rt.block_on(ensure_database(&glue, &database))
+        .map_err(glue_err)?;
+    rt.block_on(ensure_table(&glue, &spec)).map_err(glue_err)?;
+    let handle = rt.handle().clone();
+    Ok(Box::new(move |dirs: &[String]| {
+        for dir in dirs {
+            let values: Vec<String> = dir
+                .split('/')
+                .map(|part| {
+                    let v = part.split_once('=').map_or(part, |(_, v)| v);
+                    crate::lake::layout::unescape_value(v).unwrap_or_else(|| v.to_string())
+                })
+                .collect();
+            let location = format!("{}{dir}/", spec.location);
+            handle
+                .block_on(register_partition(
+                    &glue,
+                    &spec.database,
+                    &spec.table,
+                    &values,
+                    &location,
+                ))
+                .map_err(glue_err)?;
+            tracing::info!("registered partition {dir} in Glue");
+        }
+        Ok(())
+    }))
 }
 
 fn dedup(keys: &[crate::lake::PartitionKey]) -> Vec<crate::lake::PartitionKey> {

@@ -167,10 +167,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Called after a flush with the partition directories written for the first time.
+pub type PartitionHook = Box<dyn FnMut(&[String]) -> Result<(), Error>>;
+
 /// A running consumer.
 pub struct LakeConsumer {
     consumer: BaseConsumer<Context>,
     inner: Inner,
+    on_new_partitions: Option<PartitionHook>,
 }
 
 /// Everything but the Kafka handle, so that a polled message (which borrows the handle) can be
@@ -219,6 +223,7 @@ impl LakeConsumer {
             .map_err(client_err(format!("subscribing to {}", opts.topic)))?;
         Ok(LakeConsumer {
             consumer,
+            on_new_partitions: None,
             inner: Inner {
                 shared,
                 lake,
@@ -239,9 +244,11 @@ impl LakeConsumer {
         &self.inner.stats
     }
 
-    /// Partition directories written for the first time since the last call.
-    pub fn take_new_partition_dirs(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.inner.new_dirs)
+    /// Calls `hook` after each flush that wrote into partition directories this process had
+    /// not written before (e.g. to register them in Glue). An error stops the consumer; the
+    /// batch is already committed, so a restart registers the partition again.
+    pub fn on_new_partitions(&mut self, hook: PartitionHook) {
+        self.on_new_partitions = Some(hook);
     }
 
     /// Consumes until `stop` is set or the idle limit passes, then flushes and commits.
@@ -335,6 +342,12 @@ impl LakeConsumer {
             tracing::warn!(
                 "committing offsets to Kafka: {e} (the lake is committed; a restart re-reads and skips)"
             );
+        }
+        let new_dirs = std::mem::take(&mut self.inner.new_dirs);
+        if let Some(hook) = self.on_new_partitions.as_mut()
+            && !new_dirs.is_empty()
+        {
+            hook(&new_dirs)?;
         }
         Ok(())
     }

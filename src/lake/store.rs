@@ -37,14 +37,14 @@ impl Lake {
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| url_err("no bucket name".into()))?
                 .to_string();
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(&bucket)
-                .build()
-                .map_err(|e| url_err(e.to_string()))?;
+            // One S3 client configuration for the whole tool: aws-config's standard chain.
+            let config = crate::aws::sdk_config().await;
+            let store =
+                crate::aws::s3_store(&config, &bucket).map_err(|e| url_err(e.to_string()))?;
             let root =
                 Path::parse(url.path().trim_matches('/')).map_err(|e| url_err(e.to_string()))?;
             let lake = Lake {
-                store: Arc::new(store),
+                store,
                 url: url::Url::parse(&format!(
                     "s3://{bucket}/{}{}",
                     root,
@@ -86,10 +86,15 @@ impl Lake {
         let mut listing = self.store.list(Some(&self.root));
         match listing.try_next().await {
             Ok(_) => Ok(()),
-            Err(object_store::Error::NotFound { .. }) => Err(LakeError::Url {
-                url: self.url.to_string(),
-                message: format!("bucket {bucket} does not exist (create it first)"),
-            }),
+            Err(e)
+                if matches!(e, object_store::Error::NotFound { .. })
+                    || e.to_string().contains("NoSuchBucket") =>
+            {
+                Err(LakeError::Url {
+                    url: self.url.to_string(),
+                    message: format!("bucket {bucket} does not exist (create it first)"),
+                })
+            }
             Err(source) => Err(LakeError::Store {
                 key: self.url.to_string(),
                 source,

@@ -45,17 +45,29 @@ pub fn read_lake(lake: &Path) -> Vec<Row> {
     let table = lake.join("ticks");
     let mut rows = Vec::new();
     for file in parquet_files(&table) {
-        let rel = file.strip_prefix(&table).unwrap();
-        let mut parts: HashMap<String, String> = HashMap::new();
-        for comp in rel.parent().unwrap().components() {
-            let s = comp.as_os_str().to_str().unwrap();
-            let (k, v) = s
-                .split_once('=')
-                .unwrap_or_else(|| panic!("{} is not key=value", s));
-            parts.insert(k.to_string(), unescape_value(v).unwrap());
-        }
-        let f = std::fs::File::open(&file).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        let rel = file
+            .strip_prefix(&table)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
+        rows.extend(read_parquet(bytes, &rel, &file));
+    }
+    rows
+}
+
+/// The rows of one lake file; `rel` is its path below `ticks/` (`symbol=AAPL/part-….parquet`).
+pub fn read_parquet(bytes: bytes::Bytes, rel: &str, file: &Path) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut parts: HashMap<String, String> = HashMap::new();
+    for s in rel.split('/').filter(|s| s.contains('=')) {
+        let (k, v) = s.split_once('=').unwrap();
+        parts.insert(k.to_string(), unescape_value(v).unwrap());
+    }
+    {
+        let file = file.to_path_buf();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .unwrap()
             .build()
             .unwrap();
