@@ -324,3 +324,88 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn partition_by_symbol_and_year_or_by_date() {
+    let (broker, topic) = broker_with_topic(2);
+    let ticks: Vec<Tick> = ["AAA", "BBB"]
+        .iter()
+        .flat_map(|s| [0i64, 400].map(|d| tick(s, d)))
+        .collect();
+    produce_ticks(
+        broker.bootstrap_servers(),
+        &topic,
+        ticks.clone().into_iter(),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("g"),
+        dir.path(),
+        &["--partition-by", "symbol,year"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut dirs: Vec<String> = parquet_files(&dir.path().join("ticks"))
+        .iter()
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .strip_prefix(dir.path().join("ticks"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    dirs.sort();
+    assert_eq!(
+        dirs,
+        [
+            "symbol=AAA/year=2024",
+            "symbol=AAA/year=2025",
+            "symbol=BBB/year=2024",
+            "symbol=BBB/year=2025"
+        ]
+    );
+    assert_eq!(read_lake(dir.path()).len(), 4);
+
+    // The layout is saved; a consumer asking for another one on the same lake is refused.
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("g"),
+        dir.path(),
+        &["--partition-by", "date"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("partitioned by symbol,year"),
+        "{}",
+        stderr(&out)
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("g"),
+        other.path(),
+        &["--partition-by", "date"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = read_lake(other.path());
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r.file.to_str().unwrap().contains("/dt=202")),
+        "{rows:?}"
+    );
+    let symbols: std::collections::BTreeSet<_> =
+        rows.iter().map(|r| r.tick.symbol.clone()).collect();
+    assert_eq!(
+        symbols.into_iter().collect::<Vec<_>>(),
+        ["AAA", "BBB"],
+        "symbol stays a column when it is not a key"
+    );
+}

@@ -313,10 +313,27 @@ mod tests {
 
     #[test]
     fn the_first_values_are_pinned() {
-        // Guards determinism across refactors: these numbers come from seed 7 and must not move.
+        // Seed 7 must give this stream on every platform and after every refactor: users share
+        // seeds to reproduce a load test.
+        assert_eq!(Rng::new(7).next_u64(), 12_923_355_070_828_475_994);
         let first: Vec<Tick> = Synthetic::new(opts(7)).take(2).collect();
-        let again: Vec<Tick> = Synthetic::new(opts(7)).take(2).collect();
-        assert_eq!(first, again);
-        assert_eq!(Rng::new(7).next_u64(), Rng::new(7).next_u64());
+        let want = |symbol: &str, o, h, l, c, v| Tick {
+            symbol: symbol.into(),
+            event_time: 1_577_923_200_000, // 2020-01-02
+            open: Some(o),
+            high: Some(h),
+            low: Some(l),
+            close: Some(c),
+            adj_close: Some(c),
+            volume: Some(v),
+        };
+        assert_eq!(
+            first[0],
+            want("AEN", 133.16, 133.17, 128.9, 129.15, 263_851)
+        );
+        assert_eq!(
+            first[1],
+            want("AWQ", 170.73, 176.88, 170.71, 174.02, 1_215_509)
+        );
     }
 }
