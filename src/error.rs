@@ -94,6 +94,20 @@ pub enum Error {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Lake(#[from] crate::lake::LakeError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A statement of a query file, `-c` text or stdin failed.
+    #[error("{origin}: statement {index} at line {line} ({snippet}): {source}")]
+    Statement {
+        origin: String,
+        index: usize,
+        line: usize,
+        snippet: String,
+        #[source]
+        source: crate::engine::EngineError,
+    },
     /// The command line or its values are wrong (exit status 2).
     #[error("{0}")]
     Usage(String),

@@ -30,6 +30,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Produce(args) => stocklake::cmd::produce::run(&settings, args, cli.quiet)?,
         Command::Broker(args) => stocklake::cmd::broker::run(args)?,
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
+        Command::Sql(args) => stocklake::cmd::sql::run(&settings, args, cli.quiet)?,
+        Command::Repl(args) => stocklake::cmd::repl::run(&settings, args, cli.quiet)?,
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod broker;
 pub mod produce;
+pub mod repl;
+pub mod sql;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -2,5 +2,7 @@
 //! the exactly-once commit protocol (see docs/exactly-once.md).
 
 pub mod layout;
+pub mod store;
 
 pub use layout::{PartitionKey, TableLayout};
+pub use store::{LakeError, open_lake};
