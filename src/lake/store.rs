@@ -57,10 +57,10 @@ pub fn open_lake(url: &str) -> Result<(Arc<dyn ObjectStore>, Path, Url), LakeErr
     }
     match root.scheme() {
         "file" => {
-            let dir = root
-                .to_file_path()
+            root.to_file_path()
                 .map_err(|()| bad("not a local path".into()))?;
-            let prefix = Path::from_filesystem_path(&dir).map_err(|e| bad(e.to_string()))?;
+            // From the URL, not the file system: the folder need not exist yet.
+            let prefix = Path::from_url_path(root.path()).map_err(|e| bad(e.to_string()))?;
             let store = object_store::local::LocalFileSystem::new();
             Ok((Arc::new(store), prefix, root))
         }
