@@ -224,4 +224,26 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
     },
+    /// Time every saved query (warm) on a synthetic lake, and the start-to-first-row time of
+    /// `stocklake sql -c` on the sample lake.
+    Query(BenchQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchQueryArgs {
+    /// The sample CSV file (for the start-to-first-row measurement).
+    #[arg(long, default_value = "data/stocks.csv")]
+    pub file: PathBuf,
+    /// Rows of the synthetic lake.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Symbols of the synthetic lake (one daily series and one file each).
+    #[arg(long, default_value_t = 1_000)]
+    pub symbols: u64,
+    /// Timed runs of each query after one warm-up run.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Keep the synthetic lake in this folder (reused when it already holds a lake).
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
 }

@@ -21,6 +21,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             rows,
             partitions,
         } => bench_produce(file, *passes, *rows, *partitions),
+        BenchWhat::Query(args) => super::bench_query::run(args),
     }
 }
 

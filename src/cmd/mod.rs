@@ -2,6 +2,7 @@
 //! prints what the user sees (data on stdout, progress and summaries on stderr).
 
 pub mod bench;
+pub mod bench_query;
 pub mod broker;
 pub mod produce;
 pub mod repl;
