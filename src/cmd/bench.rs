@@ -84,7 +84,7 @@ fn bench_produce(file: &Path, passes: u64, rows: u64, partitions: i32) -> Result
     )?;
     drop(encoded);
     let real = run_produce(&settings, &fresh_topic()?, Synthetic::new(opts))?;
-    print_row(&format!("synthetic, 500 symbols"), &real, &ceiling, 0.0);
+    print_row("synthetic, 500 symbols", &real, &ceiling, 0.0);
     println!(
         "(ceiling: librdkafka sending the same pre-encoded key/payload pairs, no parsing or encoding)"
     );

@@ -213,7 +213,7 @@ pub fn produce(
             break;
         }
         count += 1;
-        if count % 4096 == 0 {
+        if count.is_multiple_of(4096) {
             let now = Instant::now();
             if now - last_report >= Duration::from_millis(100) {
                 last_report = now;
