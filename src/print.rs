@@ -98,11 +98,8 @@ pub fn write_result(
             for b in &shown {
                 w.write(b)?;
             }
-            w.finish()?;
+            w.finish()?; // writes `[]` for no rows
             drop(w);
-            if rows == 0 {
-                write!(out, "[]")?;
-            }
             writeln!(out)?;
         }
         OutputFormat::Ndjson => {
