@@ -48,6 +48,63 @@ pub enum Command {
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
     /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
     Sync(SyncArgs),
+    /// Run SQL against the lake: -c text, -f files, folders of .sql files, or stdin.
+    Sql(SqlArgs),
+    /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
+    Repl(ReplArgs),
+}
+
+/// Which lake, which engine, and how results look.
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    /// Lake root: a folder, file:// or s3://bucket/prefix URL. Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
+
+    /// Engine that runs the statements.
+    #[arg(long, value_enum, default_value_t = crate::engine::EngineKind::Local, env = "STOCKLAKE_ENGINE")]
+    pub engine: crate::engine::EngineKind,
+
+    /// Output format of results.
+    #[arg(long, value_enum, default_value_t = crate::print::OutputFormat::Table)]
+    pub format: crate::print::OutputFormat,
+
+    /// Print at most this many rows of each result.
+    #[arg(long)]
+    pub maxrows: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// .sql files, or folders whose .sql files run in file-name order (e.g. queries/).
+    pub paths: Vec<PathBuf>,
+
+    /// SQL text to run (repeatable; several statements separated by `;`).
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// A .sql file to run (repeatable).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+
+    /// Folder of saved queries for \queries and \run NAME. Default: ./queries when it exists,
+    /// else the queries built into stocklake.
+    #[arg(long, env = "STOCKLAKE_QUERIES")]
+    pub queries: Option<PathBuf>,
+
+    /// History file. Default: ~/.stocklake_history.
+    #[arg(long, env = "STOCKLAKE_HISTORY")]
+    pub history: Option<PathBuf>,
 }
 
 /// Where the Kafka cluster is, and librdkafka properties to pass through.
@@ -239,6 +296,28 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
     },
+    /// Time every saved query (warm) on a synthetic lake, and the start-to-first-row time of
+    /// `stocklake sql -c` on the sample lake.
+    Query(BenchQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchQueryArgs {
+    /// The sample CSV file (for the start-to-first-row measurement).
+    #[arg(long, default_value = "data/stocks.csv")]
+    pub file: PathBuf,
+    /// Rows of the synthetic lake.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Symbols of the synthetic lake (one daily series and one file each).
+    #[arg(long, default_value_t = 1_000)]
+    pub symbols: u64,
+    /// Timed runs of each query after one warm-up run.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Keep the synthetic lake in this folder (reused when it already holds a lake).
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -94,6 +94,20 @@ pub enum Error {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Lake(#[from] crate::lake::LakeError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A statement of a query file, `-c` text or stdin failed.
+    #[error("{origin}: statement {index} at line {line} ({snippet}): {source}")]
+    Statement {
+        origin: String,
+        index: usize,
+        line: usize,
+        snippet: String,
+        #[source]
+        source: crate::engine::EngineError,
+    },
     /// The command line or its values are wrong (exit status 2).
     #[error("{0}")]
     Usage(String),
@@ -126,10 +140,13 @@ pub enum LakeError {
     Format { key: String, message: String },
     #[error("writing Parquet for {key}: {message}")]
     Parquet { key: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Data { location: String, message: String },
 }
 
-impl From<LakeError> for Error {
-    fn from(e: LakeError) -> Self {
-        Error::Other(e.to_string())
-    }
-}

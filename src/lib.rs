@@ -10,6 +10,8 @@ pub mod engine;
 pub mod error;
 pub mod kafka;
 pub mod lake;
+pub mod print;
+pub mod repl;
 pub mod signal;
 pub mod source;
 pub mod sync;

@@ -33,6 +33,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
         Command::Catalog(args) => stocklake::cmd::catalog::run(&settings, args, cli.quiet)?,
         Command::Sync(args) => stocklake::cmd::sync::run(args, cli.quiet)?,
+        Command::Sql(args) => stocklake::cmd::sql::run(&settings, args, cli.quiet)?,
+        Command::Repl(args) => stocklake::cmd::repl::run(&settings, args, cli.quiet)?,
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             partitions,
             symbols,
         } => super::bench_consume::run(*rows, *partitions, *symbols),
+        BenchWhat::Query(args) => super::bench_query::run(args),
     }
 }
 

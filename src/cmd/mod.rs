@@ -3,10 +3,13 @@
 
 pub mod bench;
 pub mod bench_consume;
+pub mod bench_query;
 pub mod broker;
 pub mod catalog;
 pub mod consume;
 pub mod produce;
+pub mod repl;
+pub mod sql;
 pub mod sync;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -64,3 +64,68 @@ pub enum EngineError {
     #[error("{engine}: cancelled")]
     Cancelled { engine: &'static str },
 }
+
+pub mod lakegen;
+pub mod local;
+pub mod queries;
+pub mod statements;
+
+pub use local::LocalEngine;
+
+/// Where statements run: the engine chosen with `--engine` (or `\engine` in the REPL).
+pub enum Engine {
+    Local(LocalEngine),
+}
+
+impl Engine {
+    /// Opens the engine `kind` over the lake at `lake_url`.
+    pub async fn connect(kind: EngineKind, lake_url: &str) -> Result<Engine, EngineError> {
+        match kind {
+            EngineKind::Local => Ok(Engine::Local(LocalEngine::open(lake_url).await?)),
+            EngineKind::Athena | EngineKind::Both => Err(remote_engine_unavailable(kind)),
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Local(_) => EngineKind::Local,
+        }
+    }
+
+    /// Runs one statement.
+    pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
+        match self {
+            Engine::Local(e) => e.query(sql).await,
+        }
+    }
+
+    /// The local engine, when there is one (table and column names for completion, `\d`).
+    pub fn local(&self) -> Option<&LocalEngine> {
+        match self {
+            Engine::Local(e) => Some(e),
+        }
+    }
+}
+
+/// The one place that says Athena is not wired in yet; the Athena engine replaces it.
+pub fn remote_engine_unavailable(kind: EngineKind) -> EngineError {
+    let engine = match kind {
+        EngineKind::Local => "local",
+        EngineKind::Athena => "athena",
+        EngineKind::Both => "both",
+    };
+    EngineError::Setup {
+        engine,
+        message: "engine not available yet in this build (only --engine local works)".into(),
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EngineKind::Local => "local",
+            EngineKind::Athena => "athena",
+            EngineKind::Both => "both",
+        })
+    }
+}

@@ -8,9 +8,7 @@ pub mod store;
 pub mod writer;
 
 pub use layout::{PartitionKey, TableLayout};
-pub use store::Lake;
-
-use crate::error::LakeError;
+pub use store::{Lake, LakeError, open_lake};
 
 /// The table's saved layout, if any writer has saved one.
 pub async fn load_layout(lake: &Lake) -> Result<Option<TableLayout>, LakeError> {

@@ -1,0 +1,156 @@
+//! `stocklake bench query`: each saved query's warm time on a synthetic lake of ≥ 10M rows, and
+//! the process start-to-first-row time of `stocklake sql -c` on the sample lake.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::BenchQueryArgs;
+use crate::engine::lakegen::{LakeGen, write_sample_lake};
+use crate::engine::statements;
+use crate::engine::{LocalEngine, queries};
+use crate::error::Error;
+use crate::lake::TableLayout;
+use crate::source::{Synthetic, SyntheticOptions};
+use crate::tick::{MS_PER_DAY, days_from_civil};
+
+pub fn run(args: &BenchQueryArgs) -> Result<(), Error> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run `cargo run --release -- bench query`");
+    }
+    let scratch = std::env::temp_dir().join(format!("stocklake-bench-{}", std::process::id()));
+    let lake = args
+        .lake
+        .clone()
+        .unwrap_or_else(|| scratch.join("synthetic"));
+    let result = bench(args, &lake, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error> {
+    if lake.join("ticks").is_dir() {
+        println!("synthetic lake: reusing {}", lake.display());
+    } else {
+        let start = Instant::now();
+        let (files, rows) = build_synthetic(lake, args.rows, args.symbols)?;
+        println!(
+            "synthetic lake: {rows} rows, {} symbols, {files} files, written in {:.1} s ({})",
+            args.symbols,
+            start.elapsed().as_secs_f64(),
+            lake.display()
+        );
+    }
+
+    let rt = super::sql::runtime()?;
+    let url = lake.display().to_string();
+    rt.block_on(async {
+        let engine = LocalEngine::open(&url).await?;
+        println!(
+            "{:<18} {:>10} {:>10} {:>10}",
+            "query", "rows", "min ms", "median ms"
+        );
+        for q in queries::builtin() {
+            let sql = statements::split(&q.sql)
+                .into_iter()
+                .next()
+                .map(|s| s.text)
+                .unwrap_or_default();
+            let warm = engine.query(&sql).await?;
+            let mut times = Vec::new();
+            for _ in 0..args.runs.max(1) {
+                times.push(engine.query(&sql).await?.info.elapsed);
+            }
+            let (min, median) = min_median(&mut times);
+            println!(
+                "{:<18} {:>10} {:>10.1} {:>10.1}",
+                q.name,
+                warm.num_rows(),
+                ms(min),
+                ms(median)
+            );
+        }
+        Ok::<(), Error>(())
+    })?;
+
+    let sample = scratch.join("sample");
+    write_sample_lake(&args.file, &sample)?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        times.push(start_to_first_row(&sample)?);
+    }
+    let (min, median) = min_median(&mut times);
+    println!(
+        "start-to-first-row of `stocklake -q sql -c … --lake <sample lake>`: min {:.1} ms, median {:.1} ms (target ≤ 200 ms)",
+        ms(min),
+        ms(median)
+    );
+    Ok(())
+}
+
+/// One daily series per symbol, each from its own seeded generator, one file per symbol.
+fn build_synthetic(lake: &Path, rows: u64, symbols: u64) -> Result<(u64, u64), Error> {
+    let symbols = symbols.max(1);
+    let per_symbol = rows.div_ceil(symbols);
+    let mut lake_gen = LakeGen::new(lake, TableLayout::default(), 0, per_symbol as usize)?;
+    for i in 0..symbols {
+        let series = Synthetic::new(SyntheticOptions {
+            symbols: 1,
+            rows: per_symbol,
+            seed: 1000 + i,
+            interval_ms: MS_PER_DAY,
+            start_ms: days_from_civil(1980, 1, 2) * MS_PER_DAY,
+        });
+        let name = format!("S{i:05}");
+        for mut t in series {
+            t.symbol.clone_from(&name);
+            lake_gen.push(&t)?;
+        }
+    }
+    let (files, rows, _) = lake_gen.finish()?;
+    Ok((files, rows))
+}
+
+/// Runs this executable's `sql -c` and times until the first data row is on its stdout.
+fn start_to_first_row(lake: &Path) -> Result<Duration, Error> {
+    let exe: PathBuf =
+        std::env::current_exe().map_err(|e| Error::Other(format!("own executable: {e}")))?;
+    let start = Instant::now();
+    let mut child = Command::new(exe)
+        .args(["-q", "sql", "--format", "csv", "--lake"])
+        .arg(lake)
+        .args([
+            "-c",
+            "SELECT symbol, count(*) FROM stocklake.ticks GROUP BY 1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::Other(format!("starting stocklake sql: {e}")))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The first row is complete at the second newline (after the header).
+    while seen.iter().filter(|b| **b == b'\n').count() < 2 {
+        let n = stdout
+            .read(&mut buf)
+            .map_err(|e| Error::Other(format!("reading stocklake sql: {e}")))?;
+        if n == 0 {
+            return Err(Error::Other("stocklake sql printed no rows".into()));
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let elapsed = start.elapsed();
+    let _ = child.wait();
+    Ok(elapsed)
+}
+
+fn min_median(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort();
+    (times[0], times[times.len() / 2])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,24 @@
+//! `stocklake repl`: the interactive shell (the loop itself lives in `crate::repl`).
+
+use crate::Error;
+use crate::cli::ReplArgs;
+use crate::config::Settings;
+
+pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Error> {
+    let opts = crate::repl::ReplOptions {
+        lake: super::sql::lake_url(settings, &args.query).to_string(),
+        engine: args.query.engine,
+        format: args.query.format,
+        max_rows: args.query.maxrows,
+        timing: !quiet,
+        queries_dir: args
+            .queries
+            .clone()
+            .or_else(crate::engine::queries::default_dir),
+        history: args
+            .history
+            .clone()
+            .or_else(crate::repl::default_history_path),
+    };
+    crate::repl::run(opts)
+}

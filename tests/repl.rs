@@ -1,0 +1,157 @@
+//! The REPL through its real input path (piped stdin): multi-line statements, backslash
+//! commands, an error followed by a good statement, `\run` of a saved query, Ctrl-C cancelling
+//! a running statement without ending the session, and new lake files seen mid-session.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use stocklake::engine::lakegen::LakeGen;
+use stocklake::lake::TableLayout;
+use support::*;
+
+fn spawn_repl(lake: &str, history: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args(["repl", "--lake", lake, "--history"])
+        .arg(history)
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("repl starts")
+}
+
+#[test]
+fn piped_session_with_multiline_meta_commands_errors_and_saved_queries() {
+    let lake = sample_lake();
+    let hist = tempfile::tempdir().unwrap();
+    let history = hist.path().join("history");
+    let mut child = spawn_repl(&lake_arg(lake.path()), &history);
+    let input = "\
+\\format csv
+SELECT symbol,
+       count(*) AS n
+  FROM stocklake.ticks
+ GROUP BY symbol
+ ORDER BY symbol;
+SELECT nope FROM ticks;
+SELECT count(*) AS total FROM ticks;
+\\nonsense
+\\run monthly_vwap
+\\d ticks
+\\q
+SELECT 'never' AS after_quit;
+";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("format csv\n"), "{stdout}");
+    assert!(
+        stdout.contains("symbol,n\nAAPL,3270\nFB,196\nGOOG,2148\nIBM,3270\nMSFT,3270\n"),
+        "{stdout}"
+    );
+    // The error is reported and the session goes on.
+    assert!(
+        stderr.contains("error: <input>: statement 1") && stderr.contains("nope"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("total\n12154\n"), "{stdout}");
+    assert!(stderr.contains("unknown command \\nonsense"), "{stderr}");
+    // \run by name: the saved query's first rows (golden: AAPL,2000-03-01,23,129.3982543,…).
+    assert!(
+        stdout.contains(
+            "symbol,month_start,trading_days,vwap,total_volume\nAAPL,2000-03-01,23,129.39825427"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("trade_date") && stdout.contains("partition"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("never"), "\\q ends the session");
+    // The multi-line statement is one history entry.
+    let hist = std::fs::read_to_string(&history).unwrap();
+    assert!(hist.contains("\\run monthly_vwap"), "{hist}");
+    assert!(
+        hist.lines().any(|l| l.starts_with("SELECT symbol,")),
+        "{hist}"
+    );
+}
+
+/// Reads stdout lines on a thread, so the test can wait for one with a timeout.
+fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, want: &str) {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line == want => return,
+            Ok(_) => {}
+            Err(e) => panic!("waiting for {want:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_statement_and_new_files_show_up_in_the_session() {
+    let lake = sample_lake();
+    let hist = tempfile::tempdir().unwrap();
+    let mut child = spawn_repl(&lake_arg(lake.path()), &hist.path().join("h"));
+    let mut stdin = child.stdin.take().unwrap();
+    let rx = line_reader(&mut child);
+
+    writeln!(stdin, "\\format csv\nSELECT count(*) AS n FROM ticks;").unwrap();
+    wait_for(&rx, "12154");
+
+    // Another writer adds a partition; the same session sees it.
+    let mut more = LakeGen::new(lake.path(), TableLayout::default(), 1_000_000, 10).unwrap();
+    let mut t = stocklake::source::Synthetic::new(Default::default())
+        .next()
+        .unwrap();
+    t.symbol = "ZZZ".into();
+    more.push(&t).unwrap();
+    more.finish().unwrap();
+    writeln!(stdin, "SELECT count(*) AS n FROM ticks;").unwrap();
+    wait_for(&rx, "12155");
+
+    // A statement that would run for ages, then Ctrl-C (SIGINT to the process).
+    writeln!(
+        stdin,
+        "SELECT sum(value % 7) AS s FROM range(100000000000);"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    writeln!(stdin, "SELECT 42 AS answer;").unwrap();
+    wait_for(&rx, "42");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+}
