@@ -33,6 +33,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Write the Kafka topic into a Parquet lake (local folder or S3), exactly once.
     Consume(ConsumeArgs),
+    /// The whole path on this machine, nothing installed: an embedded broker, the sample data
+    /// produced flat out, consumed into a local lake, every saved query run on it.
+    Demo(DemoArgs),
     /// Run an embedded Kafka-protocol broker (librdkafka's mock cluster) for local work.
     ///
     /// The broker lives in this process and in memory only: stop it and the data is gone.
@@ -230,7 +233,8 @@ pub struct ConsumeArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<Duration>,
 
-    /// Stop after this many events are committed (rows and rejects; benchmarks, batch jobs).
+    /// Stop after this many events were read: committed as rows or rejects, or found already in
+    /// the lake (benchmarks, batch jobs).
     #[arg(long)]
     pub max_events: Option<u64>,
 
@@ -242,6 +246,28 @@ pub struct ConsumeArgs {
     /// Glue database for --register-partitions. Default: stocklake.
     #[arg(long, env = "STOCKLAKE_DATABASE")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The lake folder to write (reused when it exists: events it holds are not written twice).
+    #[arg(long, default_value = "./lake")]
+    pub lake: String,
+
+    /// CSV file(s) to produce. Default: data/stocks.csv, or the copy built into stocklake.
+    pub files: Vec<PathBuf>,
+
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+
+    /// Rows of each query result to print.
+    #[arg(long, default_value_t = 8)]
+    pub maxrows: usize,
+
+    /// End in the interactive SQL shell on the lake.
+    #[arg(long)]
+    pub repl: bool,
 }
 
 #[derive(Debug, Args)]

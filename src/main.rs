@@ -29,6 +29,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Produce(args) => stocklake::cmd::produce::run(&settings, args, cli.quiet)?,
         Command::Consume(args) => stocklake::cmd::consume::run(&settings, args, cli.quiet)?,
+        Command::Demo(args) => stocklake::cmd::demo::run(args, cli.quiet)?,
         Command::Broker(args) => stocklake::cmd::broker::run(args)?,
         Command::Bench(args) => stocklake::cmd::bench::run(args)?,
         Command::Catalog(args) => stocklake::cmd::catalog::run(&settings, args, cli.quiet)?,

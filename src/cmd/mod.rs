@@ -7,6 +7,7 @@ pub mod bench_query;
 pub mod broker;
 pub mod catalog;
 pub mod consume;
+pub mod demo;
 pub mod produce;
 pub mod repl;
 pub mod sql;

@@ -22,3 +22,18 @@ pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Erro
     };
     crate::repl::run(opts)
 }
+
+/// The REPL on a lake with default settings (what `demo --repl` ends in).
+pub fn run_on(lake: &str, quiet: bool) -> Result<(), Error> {
+    let args = ReplArgs {
+        query: crate::cli::QueryArgs {
+            lake: Some(lake.to_string()),
+            engine: crate::engine::EngineKind::Local,
+            format: crate::print::OutputFormat::Table,
+            maxrows: None,
+        },
+        queries: None,
+        history: None,
+    };
+    run(&Settings::default(), &args, quiet)
+}

@@ -37,7 +37,8 @@ pub struct ConsumeOptions {
     pub max_event_bytes: usize,
     /// Stop (after a last flush) when no event arrived for this long.
     pub exit_when_idle: Option<Duration>,
-    /// Stop once this many events (rows and rejects) are committed.
+    /// Stop once this many events were read: committed as rows or rejects, or found already
+    /// in the lake.
     pub max_events: Option<u64>,
 }
 
@@ -306,7 +307,7 @@ impl LakeConsumer {
                 self.flush()?;
             }
             if let Some(max) = self.inner.opts.max_events
-                && self.inner.stats.events >= max
+                && self.inner.stats.events + self.inner.stats.already_in_lake >= max
             {
                 break;
             }
