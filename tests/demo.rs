@@ -15,25 +15,52 @@ fn the_demo_runs_end_to_end_and_is_idempotent() {
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{err}");
     assert!(err.contains("produced 12154 events"), "{err}");
-    assert!(err.contains("12154 rows in 5 Parquet files, 0 rejects"), "{err}");
+    assert!(
+        err.contains("12154 rows in 5 Parquet files, 0 rejects"),
+        "{err}"
+    );
     for name in [
-        "daily_returns", "daily_summary", "max_drawdown", "monthly_vwap", "moving_averages", "top_movers",
-        "volatility", "volume_spikes",
+        "daily_returns",
+        "daily_summary",
+        "max_drawdown",
+        "monthly_vwap",
+        "moving_averages",
+        "top_movers",
+        "volatility",
+        "volume_spikes",
     ] {
-        assert!(err.contains(&format!("== {name}: ")), "{name} did not run: {err}");
+        assert!(
+            err.contains(&format!("== {name}: ")),
+            "{name} did not run: {err}"
+        );
     }
     // The daily summary's rows, as computed from the CSV: trading days per symbol.
-    for (symbol, days) in [("AAPL", 3270), ("FB", 196), ("GOOG", 2148), ("IBM", 3270), ("MSFT", 3270)] {
+    for (symbol, days) in [
+        ("AAPL", 3270),
+        ("FB", 196),
+        ("GOOG", 2148),
+        ("IBM", 3270),
+        ("MSFT", 3270),
+    ] {
         let line = text
             .lines()
             .find(|l| l.starts_with(&format!("| {symbol} ")) && l.contains(&format!("| {days} ")))
-            .unwrap_or_else(|| panic!("no daily_summary row for {symbol} with {days} days in:\n{text}"));
+            .unwrap_or_else(|| {
+                panic!("no daily_summary row for {symbol} with {days} days in:\n{text}")
+            });
         assert!(line.contains("2013-03-01"), "{line}");
     }
-    assert!(text.contains("| AAPL   | 2000-03-22 | 4.6326061674584"), "max drawdown peak of AAPL:\n{text}");
+    assert!(
+        text.contains("| AAPL   | 2000-03-22 | 4.6326061674584"),
+        "max drawdown peak of AAPL:\n{text}"
+    );
     assert_eq!(read_lake(&lake).len(), 12_154);
 
     let again = stocklake(&["demo", "--lake", lake_arg, "-q"]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(read_lake(&lake).len(), 12_154, "a second demo on the same lake adds nothing");
+    assert_eq!(
+        read_lake(&lake).len(),
+        12_154,
+        "a second demo on the same lake adds nothing"
+    );
 }

@@ -214,3 +214,44 @@ fn delay_paces_like_the_tutorial() {
     assert!(started.elapsed() >= Duration::from_millis(600));
     assert_eq!(topic_size(broker.bootstrap_servers(), &topic, 1), 4);
 }
+
+#[test]
+fn sigterm_stops_reading_waits_for_deliveries_and_prints_the_summary() {
+    let (broker, topic) = broker_with_topic(1);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args([
+            "produce",
+            "data/stocks.csv",
+            "--delay",
+            "100ms",
+            "--brokers",
+            broker.bootstrap_servers(),
+            "--topic",
+            &topic,
+        ])
+        .current_dir(repo())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.starts_with("interrupted: sent "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let sent: i64 = summary.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(sent > 3 && sent < 100, "{summary}");
+    assert!(
+        summary.contains(&format!("{sent} acknowledged, 0 failed, 0 unconfirmed")),
+        "{summary}"
+    );
+    assert_eq!(
+        topic_size(broker.bootstrap_servers(), &topic, 1),
+        sent,
+        "everything sent was delivered"
+    );
+}
