@@ -149,4 +149,3 @@ pub enum LakeError {
     #[error("{location}: {message}")]
     Data { location: String, message: String },
 }
-
