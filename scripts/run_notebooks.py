@@ -2,6 +2,10 @@
 """Executes the notebooks headlessly (nbclient) and checks the charts they save.
 
 usage: run_notebooks.py [NOTEBOOK ...] [--out DIR] [--timeout SECONDS]
+       run_notebooks.py --strip [NOTEBOOK ...]
+
+--strip removes outputs, execution counts and execution timings from the notebooks in place
+(run it before committing a notebook you ran in Jupyter); it executes nothing.
 
 Runs each notebook (default: notebooks/*.ipynb) top to bottom in a fresh kernel of THIS
 interpreter (run it with the project venv's python: .venv/bin/python), from the notebook's
@@ -71,6 +75,22 @@ def run(path, timeout, out_dir):
     return error, seconds
 
 
+def strip(path):
+    """Clears what running a notebook leaves behind; True when the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    after = nbformat.writes(nb)
+    if after != before:
+        path.write_text(after + "\n" if not after.endswith("\n") else after, encoding="utf-8")
+    return after != before
+
+
 def measure(png):
     """(width, height, pixel standard deviation, distinct colours) of an image."""
     with Image.open(png) as im:
@@ -85,11 +105,16 @@ def main():
     ap.add_argument("notebooks", nargs="*", type=Path)
     ap.add_argument("--out", type=Path, help="folder for the executed notebooks")
     ap.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    ap.add_argument("--strip", action="store_true", help="clear outputs in place, run nothing")
     args = ap.parse_args()
 
     notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     if not notebooks:
         sys.exit("run_notebooks: no notebooks")
+    if args.strip:
+        for path in notebooks:
+            print(f"{'stripped' if strip(path) else 'clean'} {path.name}")
+        return 0
     figures = Path(os.environ.get("STOCKLAKE_FIGURES") or ROOT / "figures")
     check_kernel()
 

@@ -278,6 +278,11 @@ fn committed_notebooks_have_no_outputs() {
             if cell["cell_type"] != "code" {
                 continue;
             }
+            if cell["metadata"].get("execution").is_some() {
+                dirty.push(format!(
+                    "{name} cell {i}: execution timings in the metadata"
+                ));
+            }
             let outputs = cell["outputs"].as_array().map_or(0, Vec::len);
             if outputs > 0 || !cell["execution_count"].is_null() {
                 dirty.push(format!(
@@ -293,7 +298,7 @@ fn committed_notebooks_have_no_outputs() {
     assert!(
         dirty.is_empty(),
         "notebooks are committed without outputs; clear them with \
-         `.venv/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb`:\n{}",
+         `.venv/bin/python scripts/run_notebooks.py --strip`:\n{}",
         dirty.join("\n")
     );
 }
