@@ -1,0 +1,304 @@
+//! The Jupyter notebooks in notebooks/: they run headlessly (nbclient, in the test venv) against
+//! a lake written by the real binary and a saved Athena result computed independently (pandas,
+//! from data/stocks.csv), every chart lands as a non-blank PNG, the cross-check notebook fails
+//! on a result that differs, and the committed notebooks carry no outputs.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Instant;
+
+use support::{repo, text};
+
+/// The charts the notebooks save in $STOCKLAKE_FIGURES.
+const FIGURES: [&str; 5] = [
+    "01_close_prices.png",
+    "01_moving_average.png",
+    "01_daily_returns.png",
+    "01_volume.png",
+    "02_differences.png",
+];
+
+/// Builds the lake with the commands that exist today. When `stocklake demo` lands, flip this to
+/// true: the demo then writes the lake.
+const LAKE_FROM_DEMO: bool = false;
+
+/// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("STOCKLAKE_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    let py = venv.join("bin/python");
+    let ok = Command::new(&py)
+        .args([
+            "-c",
+            "import nbclient, ipykernel, pandas, pyarrow, matplotlib, PIL",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{} cannot run the notebooks (nbclient, ipykernel, pandas, pyarrow, matplotlib): run \
+         `bash scripts/python-env.sh` (or set STOCKLAKE_VENV to a venv made from requirements.txt)",
+        py.display()
+    );
+    py
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_stocklake")
+}
+
+/// Runs the binary in `dir` and fails the test, with its output, unless it succeeds.
+fn run_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STOCKLAKE_LAKE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("stocklake runs");
+    assert!(
+        out.status.success(),
+        "stocklake {args:?}: {}\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// `stocklake broker`, killed on drop.
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A lake of data/stocks.csv in `dir/lake`, through Kafka: broker, produce, consume.
+fn build_lake(dir: &Path) -> PathBuf {
+    let lake = dir.join("lake");
+    let lake_arg = lake.to_str().expect("UTF-8 temp path");
+    let csv = repo().join("data/stocks.csv");
+    if LAKE_FROM_DEMO {
+        run_ok(dir, &["demo", "--lake", lake_arg]);
+        return lake;
+    }
+    let mut child = Command::new(bin())
+        .args(["broker", "--port", "0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stocklake broker starts");
+    let stdout = child.stdout.take().expect("broker stdout");
+    let broker = Broker(child);
+    let mut addr = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut addr)
+        .expect("broker prints its address");
+    let addr = addr.trim().to_string();
+    assert!(addr.contains(':'), "broker address {addr:?}");
+    let csv_arg = csv.to_str().expect("UTF-8 repo path");
+    run_ok(dir, &["produce", csv_arg, "--brokers", &addr, "-q"]);
+    run_ok(
+        dir,
+        &[
+            "consume",
+            "--brokers",
+            &addr,
+            "--lake",
+            lake_arg,
+            "--exit-when-idle",
+            "2s",
+            "-q",
+        ],
+    );
+    drop(broker);
+    lake
+}
+
+/// Writes the saved Athena result of queries/daily_summary.sql (tests/py/athena_fixture.py).
+fn saved_athena_result(py: &Path, out: &Path, perturb: Option<&str>) {
+    let mut cmd = Command::new(py);
+    cmd.arg(repo().join("tests/py/athena_fixture.py"))
+        .arg(repo().join("data/stocks.csv"))
+        .arg(repo().join("queries/daily_summary.sql"))
+        .arg(out);
+    if let Some(column) = perturb {
+        cmd.args(["--perturb", column]);
+    }
+    let o = cmd.output().expect("python runs");
+    assert!(o.status.success(), "athena_fixture.py: {}", text(&o.stderr));
+}
+
+/// scripts/run_notebooks.py on `notebooks` (all when empty) with the notebooks' inputs.
+fn run_notebooks(
+    py: &Path,
+    lake: &Path,
+    saved: &Path,
+    figures: &Path,
+    notebooks: &[&str],
+) -> Output {
+    Command::new(py)
+        .arg(repo().join("scripts/run_notebooks.py"))
+        .args(notebooks.iter().map(|n| repo().join("notebooks").join(n)))
+        .current_dir(repo())
+        .env("STOCKLAKE_LAKE", lake)
+        .env("STOCKLAKE_BIN", bin())
+        .env("STOCKLAKE_SAVED", saved)
+        .env("STOCKLAKE_FIGURES", figures)
+        .env("STOCKLAKE_QUERIES", repo().join("queries"))
+        .env_remove("STOCKLAKE_QUERY")
+        .env_remove("STOCKLAKE_SYMBOL")
+        .env_remove("STOCKLAKE_RTOL")
+        .env_remove("STOCKLAKE_ENGINE")
+        .env_remove("MPLBACKEND") // the kernel picks the inline backend
+        .output()
+        .expect("the venv's python runs")
+}
+
+/// (width, height) from a PNG's signature and IHDR chunk; Err says what is wrong.
+fn png_size(bytes: &[u8]) -> Result<(u32, u32), String> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 33 || &bytes[..8] != SIGNATURE {
+        return Err("no PNG signature".into());
+    }
+    if &bytes[12..16] != b"IHDR" {
+        return Err("first chunk is not IHDR".into());
+    }
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    Ok((be(&bytes[16..20]), be(&bytes[20..24])))
+}
+
+#[test]
+fn notebooks_run_on_a_lake_and_draw_their_charts() {
+    let py = venv_python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = Instant::now();
+    let lake = build_lake(dir.path());
+    eprintln!("lake built in {:.1?}", t.elapsed());
+    let saved = dir.path().join("athena");
+    saved_athena_result(&py, &saved, None);
+    let figures = dir.path().join("figures");
+
+    let t = Instant::now();
+    let out = run_notebooks(&py, &lake, &saved, &figures, &[]);
+    let report = text(&out.stdout);
+    eprintln!("notebooks ran in {:.1?}:\n{report}", t.elapsed());
+    assert!(
+        out.status.success(),
+        "run_notebooks.py: {}\n{report}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    for nb in ["01_explore_lake.ipynb", "02_cross_check.ipynb"] {
+        assert!(
+            report.contains(&format!("notebook {nb} ok")),
+            "{nb} did not run:\n{report}"
+        );
+    }
+
+    for name in FIGURES {
+        let path = figures.join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (w, h) = png_size(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(w > 100 && h > 100, "{name}: {w}x{h}");
+        assert!(bytes.len() > 5_000, "{name}: only {} bytes", bytes.len());
+        // The runner measured the pixels: not one flat colour.
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("png {name} ")))
+            .unwrap_or_else(|| panic!("no measurement of {name}:\n{report}"));
+        assert!(line.ends_with(" ok"), "{line}");
+    }
+}
+
+#[test]
+fn cross_check_notebook_fails_on_a_differing_athena_result() {
+    let py = venv_python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lake = build_lake(dir.path());
+    let saved = dir.path().join("athena");
+    saved_athena_result(&py, &saved, Some("avg_close"));
+    let figures = dir.path().join("figures");
+    let out = run_notebooks(&py, &lake, &saved, &figures, &["02_cross_check.ipynb"]);
+    let report = text(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a 0.1 % difference passed:\n{report}"
+    );
+    assert!(
+        report.contains("notebook 02_cross_check.ipynb FAILED"),
+        "{report}"
+    );
+    assert!(
+        report.contains("differing columns: avg_close (1)"),
+        "the failure names the column:\n{report}"
+    );
+    // The chart is drawn before the verdict.
+    assert!(figures.join("02_differences.png").is_file());
+}
+
+#[test]
+fn committed_notebooks_have_no_outputs() {
+    let dir = repo().join("notebooks");
+    let mut notebooks: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("notebooks/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        .collect();
+    notebooks.sort();
+    let names: Vec<_> = notebooks
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"01_explore_lake.ipynb".into())
+            && names.contains(&"02_cross_check.ipynb".into()),
+        "{names:?}"
+    );
+    let mut dirty = Vec::new();
+    for path in &notebooks {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let nb: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        assert_eq!(nb["nbformat"], 4, "{name}: nbformat");
+        let cells = nb["cells"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no cells"));
+        for (i, cell) in cells.iter().enumerate() {
+            if cell["cell_type"] != "code" {
+                continue;
+            }
+            if cell["metadata"].get("execution").is_some() {
+                dirty.push(format!(
+                    "{name} cell {i}: execution timings in the metadata"
+                ));
+            }
+            let outputs = cell["outputs"].as_array().map_or(0, Vec::len);
+            if outputs > 0 || !cell["execution_count"].is_null() {
+                dirty.push(format!(
+                    "{name} cell {i}: {outputs} outputs, execution_count {}",
+                    cell["execution_count"]
+                ));
+            }
+        }
+        if nb["metadata"].get("widgets").is_some() {
+            dirty.push(format!("{name}: widget state in the metadata"));
+        }
+    }
+    assert!(
+        dirty.is_empty(),
+        "notebooks are committed without outputs; clear them with \
+         `.venv/bin/python scripts/run_notebooks.py --strip`:\n{}",
+        dirty.join("\n")
+    );
+}
