@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Instant;
 
 use support::{repo, text};
@@ -20,10 +19,6 @@ const FIGURES: [&str; 5] = [
     "01_volume.png",
     "02_differences.png",
 ];
-
-/// Builds the lake with the commands that exist today. When `stocklake demo` lands, flip this to
-/// true: the demo then writes the lake.
-const LAKE_FROM_DEMO: bool = false;
 
 /// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
 fn venv_python() -> PathBuf {
@@ -71,56 +66,19 @@ fn run_ok(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// `stocklake broker`, killed on drop.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A lake of data/stocks.csv in `dir/lake`, through Kafka: broker, produce, consume.
+/// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`.
+/// The demo runs outside the repository, so it also proves its built-in copy of the data.
 fn build_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
-    let lake_arg = lake.to_str().expect("UTF-8 temp path");
-    let csv = repo().join("data/stocks.csv");
-    if LAKE_FROM_DEMO {
-        run_ok(dir, &["demo", "--lake", lake_arg]);
-        return lake;
-    }
-    let mut child = Command::new(bin())
-        .args(["broker", "--port", "0"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("stocklake broker starts");
-    let stdout = child.stdout.take().expect("broker stdout");
-    let broker = Broker(child);
-    let mut addr = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut addr)
-        .expect("broker prints its address");
-    let addr = addr.trim().to_string();
-    assert!(addr.contains(':'), "broker address {addr:?}");
-    let csv_arg = csv.to_str().expect("UTF-8 repo path");
-    run_ok(dir, &["produce", csv_arg, "--brokers", &addr, "-q"]);
     run_ok(
         dir,
         &[
-            "consume",
-            "--brokers",
-            &addr,
+            "demo",
             "--lake",
-            lake_arg,
-            "--exit-when-idle",
-            "2s",
+            lake.to_str().expect("UTF-8 temp path"),
             "-q",
         ],
     );
-    drop(broker);
     lake
 }
 
