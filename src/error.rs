@@ -153,4 +153,3 @@ pub enum LakeError {
     #[error("{location}: {message}")]
     Data { location: String, message: String },
 }
-

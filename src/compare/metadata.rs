@@ -61,9 +61,30 @@ fn fields(buf: &[u8]) -> Option<Vec<(u64, Value<'_>)>> {
 }
 
 const TYPES: &[&str] = &[
-    "boolean", "tinyint", "smallint", "integer", "int", "bigint", "real", "float", "double",
-    "decimal", "varchar", "char", "string", "date", "timestamp", "time", "varbinary", "array",
-    "map", "row", "json", "interval", "uuid", "ipaddress",
+    "boolean",
+    "tinyint",
+    "smallint",
+    "integer",
+    "int",
+    "bigint",
+    "real",
+    "float",
+    "double",
+    "decimal",
+    "varchar",
+    "char",
+    "string",
+    "date",
+    "timestamp",
+    "time",
+    "varbinary",
+    "array",
+    "map",
+    "row",
+    "json",
+    "interval",
+    "uuid",
+    "ipaddress",
 ];
 
 fn is_type(s: &str) -> bool {
@@ -81,7 +102,10 @@ fn column(fields: &[(u64, Value<'_>)]) -> Option<ColumnMeta> {
         })
         .collect();
     let (ti, ty) = *strings.iter().rev().find(|(_, s)| is_type(s))?;
-    let (_, name) = *strings.iter().rev().find(|(i, s)| *i < ti && !s.is_empty())?;
+    let (_, name) = *strings
+        .iter()
+        .rev()
+        .find(|(i, s)| *i < ti && !s.is_empty())?;
     let ints: Vec<u64> = fields[ti + 1..]
         .iter()
         .filter_map(|(_, v)| match v {
@@ -173,7 +197,14 @@ mod tests {
         let cols = columns(&msg);
         let got: Vec<(&str, &str, i32, i32)> = cols
             .iter()
-            .map(|c| (c.name.as_str(), c.athena_type.as_str(), c.precision, c.scale))
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.athena_type.as_str(),
+                    c.precision,
+                    c.scale,
+                )
+            })
             .collect();
         assert_eq!(
             got,

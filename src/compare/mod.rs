@@ -518,7 +518,10 @@ fn top_level_order_by(sql: &str) -> bool {
         if boundary && !word.is_empty() {
             if depth == 0 {
                 words.push(std::mem::take(&mut word).to_ascii_uppercase());
-                if words.len() >= 2 && words[words.len() - 2] == "ORDER" && words[words.len() - 1] == "BY" {
+                if words.len() >= 2
+                    && words[words.len() - 2] == "ORDER"
+                    && words[words.len() - 1] == "BY"
+                {
                     found = true;
                 }
             }

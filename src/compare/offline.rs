@@ -159,7 +159,11 @@ impl Against {
         let by_text = self
             .entries
             .iter()
-            .filter(|e| e.meta.as_ref().is_some_and(|m| normalize_sql(&m.sql) == want))
+            .filter(|e| {
+                e.meta
+                    .as_ref()
+                    .is_some_and(|m| normalize_sql(&m.sql) == want)
+            })
             .max_by(|a, b| {
                 let t = |e: &Entry| e.meta.as_ref().map(|m| m.submitted_at.clone());
                 t(a).cmp(&t(b))

@@ -78,7 +78,9 @@ pub fn text(c: &Comparison) -> String {
         let _ = writeln!(out, "   mismatches per column: {}", counts.join(", "));
     }
     for d in &c.rows {
-        let pos = |side: &str, n: Option<usize>| n.map_or(format!("no row on {side}"), |n| format!("{side} row {n}"));
+        let pos = |side: &str, n: Option<usize>| {
+            n.map_or(format!("no row on {side}"), |n| format!("{side} row {n}"))
+        };
         let what = match d.kind {
             RowDiffKind::Changed => format!("differs in {}", d.differing.join(", ")),
             RowDiffKind::OnlyLeft => format!("only on {l}"),
@@ -108,7 +110,9 @@ pub fn text(c: &Comparison) -> String {
             let marked = d.kind == RowDiffKind::Changed && d.differing.contains(col);
             let mark = if marked { "*" } else { " " };
             let why = match d.differing.iter().position(|x| x == col) {
-                Some(k) if marked => format!("   ({})", d.reasons.get(k).map_or("", String::as_str)),
+                Some(k) if marked => {
+                    format!("   ({})", d.reasons.get(k).map_or("", String::as_str))
+                }
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -165,11 +169,7 @@ pub fn write(
             }
             if comparisons.len() > 1 {
                 let agree = comparisons.iter().filter(|c| c.agree).count();
-                writeln!(
-                    out,
-                    "{agree} of {} comparisons agree",
-                    comparisons.len()
-                )?;
+                writeln!(out, "{agree} of {} comparisons agree", comparisons.len())?;
             }
         }
     }

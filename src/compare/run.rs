@@ -41,14 +41,14 @@ async fn run_local(
     Ok((out, facts))
 }
 
-/// Runs `sql` on both engines at once and compares the results.
+/// Runs `sql` on both engines at once and compares the results; also returns the local result.
 pub async fn run_both(
     local: &LocalEngine,
     athena: &AthenaEngine,
     what: &str,
     sql: &str,
     tol: Tolerance,
-) -> Result<Comparison, CompareError> {
+) -> Result<(Comparison, QueryOutput), CompareError> {
     let submitted = chrono::Utc::now();
     let (l, a) = tokio::join!(run_local(local, what, sql), athena.query(sql));
     let (lout, lfacts) = l?;
@@ -60,7 +60,7 @@ pub async fn run_both(
         ran_at: Some(submitted.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         ..SideFacts::default()
     };
-    Ok(compare(
+    let c = compare(
         what,
         &Side {
             output: &lout,
@@ -72,7 +72,8 @@ pub async fn run_both(
         },
         orders_output(sql),
         tol,
-    ))
+    );
+    Ok((c, lout))
 }
 
 /// How the local engine is pinned for an offline comparison.
@@ -123,21 +124,23 @@ pub async fn against_saved(
         AsOf::Now => None,
         AsOf::At(t) => Some(t),
         AsOf::Saved => {
-            let t = sfacts.ran_at.as_deref().ok_or_else(|| CompareError::SideFailed {
-                what: name.to_string(),
-                side: "athena".into(),
-                message: format!(
-                    "--as-of saved: {} does not say when its query ran",
-                    entry.csv.display()
-                ),
-            })?;
-            let t = chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
-                CompareError::SideFailed {
+            let t = sfacts
+                .ran_at
+                .as_deref()
+                .ok_or_else(|| CompareError::SideFailed {
+                    what: name.to_string(),
+                    side: "athena".into(),
+                    message: format!(
+                        "--as-of saved: {} does not say when its query ran",
+                        entry.csv.display()
+                    ),
+                })?;
+            let t =
+                chrono::DateTime::parse_from_rfc3339(t).map_err(|e| CompareError::SideFailed {
                     what: name.to_string(),
                     side: "athena".into(),
                     message: format!("{}: submitted_at {t:?}: {e}", entry.csv.display()),
-                }
-            })?;
+                })?;
             Some(t.with_timezone(&chrono::Utc))
         }
     };

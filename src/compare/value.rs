@@ -302,9 +302,7 @@ pub fn column_cells(array: &dyn Array) -> Vec<Cell> {
         DataType::LargeUtf8 => text(array.as_string::<i64>().iter()),
         DataType::Utf8View => text(array.as_string_view().iter()),
         DataType::Date32 => prim!(t::Date32Type, |v| Cell::Date(v as i64)),
-        DataType::Date64 => prim!(t::Date64Type, |v: i64| Cell::Date(
-            v.div_euclid(86_400_000)
-        )),
+        DataType::Date64 => prim!(t::Date64Type, |v: i64| Cell::Date(v.div_euclid(86_400_000))),
         DataType::Timestamp(u, _) => {
             let (mul, digits) = unit_digits(u);
             let map = |v: i64| Cell::Timestamp(v as i128 * mul, digits);
@@ -372,9 +370,15 @@ mod tests {
     fn values_compare_across_representations() {
         let tol = Tolerance::default();
         assert_eq!(Cell::Int(1).differs(&Cell::Float(1.0), tol), None);
-        assert_eq!(Cell::Decimal(12345, 2).differs(&Cell::Int(123), tol), Some("value"));
+        assert_eq!(
+            Cell::Decimal(12345, 2).differs(&Cell::Int(123), tol),
+            Some("value")
+        );
         assert_eq!(Cell::Decimal(12300, 2).differs(&Cell::Int(123), tol), None);
-        assert_eq!(Cell::Decimal(12345, 2).differs(&Cell::Float(123.45), tol), None);
+        assert_eq!(
+            Cell::Decimal(12345, 2).differs(&Cell::Float(123.45), tol),
+            None
+        );
         assert_eq!(
             Cell::Text("1.0".into()).differs(&Cell::Float(1.0), tol),
             Some("type")
@@ -383,16 +387,34 @@ mod tests {
             Cell::Null.differs(&Cell::Text(String::new()), tol),
             Some("NULL vs value")
         );
-        assert_eq!(Cell::Null.differs(&Cell::Float(f64::NAN), tol), Some("NULL vs value"));
-        assert_eq!(Cell::Float(f64::NAN).differs(&Cell::Float(f64::NAN), tol), None);
-        assert!(Cell::Float(1.0).differs(&Cell::Float(1.0 + 1e-12), tol).is_none());
-        assert!(Cell::Float(1.0).differs(&Cell::Float(1.0 + 1e-6), tol).is_some());
+        assert_eq!(
+            Cell::Null.differs(&Cell::Float(f64::NAN), tol),
+            Some("NULL vs value")
+        );
+        assert_eq!(
+            Cell::Float(f64::NAN).differs(&Cell::Float(f64::NAN), tol),
+            None
+        );
+        assert!(
+            Cell::Float(1.0)
+                .differs(&Cell::Float(1.0 + 1e-12), tol)
+                .is_none()
+        );
+        assert!(
+            Cell::Float(1.0)
+                .differs(&Cell::Float(1.0 + 1e-6), tol)
+                .is_some()
+        );
         assert!(Cell::Float(0.0).differs(&Cell::Float(1e-17), tol).is_none());
         // Timestamps at the lower precision of the two sides.
         let ms = Cell::Timestamp(1_000_123_000_000, 3);
         let us = Cell::Timestamp(1_000_123_456_000, 6);
         assert_eq!(ms.differs(&us, tol), None);
-        assert!(Cell::Timestamp(1_000_124_000_000, 3).differs(&us, tol).is_some());
+        assert!(
+            Cell::Timestamp(1_000_124_000_000, 3)
+                .differs(&us, tol)
+                .is_some()
+        );
         assert_eq!(Cell::Decimal(-5, 2).to_string(), "-0.05");
         assert_eq!(ms.to_string(), "1970-01-01 00:16:40.123");
         assert_eq!(Cell::Text("it's".into()).to_string(), "'it''s'");
