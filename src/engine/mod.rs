@@ -76,9 +76,9 @@ pub use local::LocalEngine;
 /// Where statements run: the engine chosen with `--engine` (or `\engine` in the REPL).
 pub enum Engine {
     Local(LocalEngine),
-    Athena(athena::AthenaEngine),
+    Athena(Box<athena::AthenaEngine>),
     /// Both engines: statements run on each and the results are compared.
-    Both(LocalEngine, athena::AthenaEngine),
+    Both(LocalEngine, Box<athena::AthenaEngine>),
 }
 
 impl Engine {
@@ -95,10 +95,12 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         Ok(match kind {
             EngineKind::Local => Engine::Local(LocalEngine::open(lake_url).await?),
-            EngineKind::Athena => Engine::Athena(athena::AthenaEngine::new(settings).await),
+            EngineKind::Athena => {
+                Engine::Athena(Box::new(athena::AthenaEngine::new(settings).await))
+            }
             EngineKind::Both => Engine::Both(
                 LocalEngine::open(lake_url).await?,
-                athena::AthenaEngine::new(settings).await,
+                Box::new(athena::AthenaEngine::new(settings).await),
             ),
         })
     }
@@ -131,7 +133,7 @@ impl Engine {
     /// The Athena engine, when there is one.
     pub fn athena(&self) -> Option<&athena::AthenaEngine> {
         match self {
-            Engine::Athena(e) | Engine::Both(_, e) => Some(e),
+            Engine::Athena(e) | Engine::Both(_, e) => Some(e.as_ref()),
             Engine::Local(_) => None,
         }
     }
