@@ -468,3 +468,57 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no saved result"));
 }
+
+#[test]
+fn repl_compare_runs_the_last_statement_on_both_engines() {
+    use std::io::Write;
+    let lake = sample_lake();
+    let work = tempfile::tempdir().unwrap();
+    let moto = moto::Moto::start();
+    moto.wait_ready();
+    // Athena's answer, by hand: one row, and not the local engine's 12154.
+    moto.queue_athena_results(&json!([{
+        "rows": [{"Data": [{"VarCharValue": "n"}]}, {"Data": [{"VarCharValue": "12153"}]}],
+        "column_info": [{"Name": "n", "Label": "n", "Type": "bigint", "Precision": 19,
+                         "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false}],
+    }]));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args(["repl", "--lake"])
+        .arg(lake.path())
+        .arg("--history")
+        .arg(work.path().join("history"))
+        .current_dir(work.path())
+        .envs(moto.env())
+        .env_remove("STOCKLAKE_LAKE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\compare\nSELECT count(*) AS n FROM ticks;\n\\compare\n\\q\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stderr.contains("no statement yet"), "{stderr}");
+    assert!(
+        stdout.contains("== last statement: MISMATCH"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("local row 1 / athena row 1: differs in n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("12154") && stdout.contains("12153"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 of 1 comparisons disagree"), "{stderr}");
+    assert!(out.status.success(), "the session goes on and ends at \\q");
+}
