@@ -55,6 +55,9 @@ pub enum Command {
     Sql(SqlArgs),
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
+    /// Run queries on the local engine and compare the results with saved Athena results
+    /// (offline). Exit status 0 when all agree, 1 on any mismatch, 2 when a side could not run.
+    Compare(CompareArgs),
 }
 
 /// Which lake, which engine, and how results look.
@@ -76,6 +79,64 @@ pub struct QueryArgs {
     /// Print at most this many rows of each result.
     #[arg(long)]
     pub maxrows: Option<usize>,
+
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+}
+
+/// When two floats agree: |a - b| <= abs-tol, or |a - b| <= rel-tol × max(|a|, |b|).
+#[derive(Debug, Args, Clone)]
+pub struct ToleranceArgs {
+    /// Relative float tolerance of comparisons (default 1e-9: agreement to about 9 significant
+    /// digits, room for sums taken in another order).
+    #[arg(long, default_value = "1e-9", value_name = "REL")]
+    pub rel_tol: f64,
+
+    /// Absolute float tolerance of comparisons (default 1e-12, for values near zero).
+    #[arg(long, default_value = "1e-12", value_name = "ABS")]
+    pub abs_tol: f64,
+}
+
+impl ToleranceArgs {
+    pub fn tolerance(&self) -> crate::compare::Tolerance {
+        crate::compare::Tolerance {
+            rel: self.rel_tol,
+            abs: self.abs_tol,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// .sql files, or folders whose .sql files are compared in file-name order (e.g. queries/).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Saved Athena results: a folder (stocklake's own store, or <query id>.csv files with their
+    /// .metadata downloaded from an Athena output location) or one result CSV file. A query
+    /// finds its result by SQL text, else by file name (<query name>.csv).
+    #[arg(long, default_value = crate::engine::saved::DEFAULT_DIR)]
+    pub against: PathBuf,
+
+    /// Pin the local engine to the lake files last modified at or before this moment (RFC 3339,
+    /// e.g. 2026-01-15T09:30:00Z), or `saved` for the time each saved result's query ran.
+    #[arg(long, value_name = "TIME|saved", default_value = "now")]
+    pub as_of: crate::compare::run::AsOf,
+
+    /// Lake root: a folder, file:// or s3://bucket/prefix URL. Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
+
+    /// Report format: table (text for people), json or ndjson (for machines).
+    #[arg(long, value_enum, default_value_t = crate::print::OutputFormat::Table)]
+    pub format: crate::print::OutputFormat,
+
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
 }
 
 #[derive(Debug, Args)]

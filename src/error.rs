@@ -98,6 +98,9 @@ pub enum Error {
     Lake(#[from] crate::lake::LakeError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// Results disagree (exit 1) or a side of a comparison could not run (exit 2).
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// A statement of a query file, `-c` text or stdin failed.
     #[error("{origin}: statement {index} at line {line} ({snippet}): {source}")]
     Statement {
@@ -120,6 +123,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Config(_) => 2,
+            Error::Compare(e) => e.exit_code(),
             _ => 1,
         }
     }

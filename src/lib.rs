@@ -5,6 +5,7 @@ pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -36,6 +36,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Sync(args) => stocklake::cmd::sync::run(args, cli.quiet)?,
         Command::Sql(args) => stocklake::cmd::sql::run(&settings, args, cli.quiet)?,
         Command::Repl(args) => stocklake::cmd::repl::run(&settings, args, cli.quiet)?,
+        Command::Compare(args) => stocklake::cmd::compare::run(&settings, args)?,
     }
     Ok(())
 }

@@ -247,10 +247,22 @@ fn errors_name_the_file_and_the_statement_and_exit_non_zero() {
         "{err}"
     );
 
-    let out = stocklake(&["sql", "--lake", &l, "--engine", "athena", "-c", "SELECT 1"]);
+    // Athena with nothing listening at its endpoint: the error names the engine and the call.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args(["sql", "--lake", &l, "--engine", "athena", "-c", "SELECT 1"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/stocklake-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stocklake-test")
+        .env_remove("STOCKLAKE_LAKE")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("not available yet"),
+        text(&out.stderr).contains("athena: StartQueryExecution"),
         "{}",
         text(&out.stderr)
     );

@@ -6,6 +6,7 @@ pub mod bench_consume;
 pub mod bench_query;
 pub mod broker;
 pub mod catalog;
+pub mod compare;
 pub mod consume;
 pub mod demo;
 pub mod produce;

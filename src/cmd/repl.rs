@@ -19,6 +19,11 @@ pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Erro
             .history
             .clone()
             .or_else(crate::repl::default_history_path),
+        athena: crate::engine::athena::AthenaSettings {
+            quiet,
+            ..crate::engine::athena::AthenaSettings::resolve(settings, &args.query.athena, None)
+        },
+        tolerance: args.query.tolerance.tolerance(),
     };
     crate::repl::run(opts)
 }

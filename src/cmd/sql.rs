@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::cli::{QueryArgs, SqlArgs};
 use crate::config::Settings;
+use crate::engine::athena::AthenaSettings;
 use crate::engine::queries::{self, SavedQuery};
 use crate::engine::statements::{self, Statement};
 use crate::engine::{Engine, EngineError, QueryOutput};
@@ -69,6 +70,13 @@ pub async fn run_statement(
     show: ShowOptions,
     out: &mut dyn Write,
 ) -> Result<QueryOutput, Error> {
+    if let Engine::Both(local, athena) = engine {
+        let what = format!("{origin} statement {}", stmt.index);
+        let tol = crate::compare::Tolerance::default();
+        return compare_statement(local, athena, &what, &stmt.text, tol, show.format, out)
+            .await
+            .map(|(_, local)| local);
+    }
     let result = query_cancellable(engine, &stmt.text)
         .await
         .map_err(|source| Error::Statement {
@@ -80,6 +88,30 @@ pub async fn run_statement(
         })?;
     show_result(&result, show, out)?;
     Ok(result)
+}
+
+/// Runs one statement on both engines, prints the comparison, and fails with
+/// [`crate::compare::CompareError::Mismatch`] when the results disagree.
+pub async fn compare_statement(
+    local: &crate::engine::LocalEngine,
+    athena: &crate::engine::athena::AthenaEngine,
+    what: &str,
+    sql: &str,
+    tol: crate::compare::Tolerance,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(crate::compare::Comparison, QueryOutput), Error> {
+    let (c, local_out) = crate::compare::run::run_both(local, athena, what, sql, tol).await?;
+    crate::compare::report::write(out, std::slice::from_ref(&c), format)
+        .map_err(|e| Error::Other(format!("writing the comparison: {e}")))?;
+    if !c.agree {
+        return Err(crate::compare::CompareError::Mismatch {
+            mismatched: 1,
+            total: 1,
+        }
+        .into());
+    }
+    Ok((c, local_out))
 }
 
 /// Prints a result to `out`, and its row count and time to stderr when `show.timing`.
@@ -157,6 +189,43 @@ pub async fn run_saved_queries(
     Ok(())
 }
 
+/// `sql --engine both`: every statement on both engines, one comparison each; then exit 1 when
+/// any disagree (a side that fails stops the run: exit 2).
+async fn compare_sources(
+    local: &crate::engine::LocalEngine,
+    athena: &crate::engine::athena::AthenaEngine,
+    sources: &[SavedQuery],
+    tol: crate::compare::Tolerance,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut comparisons = Vec::new();
+    for q in sources {
+        let stmts = statements::split(&q.sql);
+        for stmt in &stmts {
+            let what = if stmts.len() == 1 {
+                q.name.clone()
+            } else {
+                format!("{} statement {}", q.name, stmt.index)
+            };
+            let (c, _) =
+                crate::compare::run::run_both(local, athena, &what, &stmt.text, tol).await?;
+            comparisons.push(c);
+        }
+    }
+    crate::compare::report::write(out, &comparisons, format)
+        .map_err(|e| Error::Other(format!("writing the comparison: {e}")))?;
+    let mismatched = comparisons.iter().filter(|c| !c.agree).count();
+    if mismatched > 0 {
+        return Err(crate::compare::CompareError::Mismatch {
+            mismatched,
+            total: comparisons.len(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Reads the statements the arguments name, in order: -c texts, -f files, then paths.
 fn gather(args: &SqlArgs) -> Result<Vec<SavedQuery>, Error> {
     let mut out = Vec::new();
@@ -219,9 +288,19 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
     let titled = sources.len() > 1 && !quiet;
     let rt = runtime()?;
     rt.block_on(async {
-        let engine = Engine::connect(args.query.engine, lake_url(settings, &args.query)).await?;
+        let athena = AthenaSettings {
+            quiet,
+            ..AthenaSettings::resolve(settings, &args.query.athena, None)
+        };
+        let engine =
+            Engine::connect_with(args.query.engine, lake_url(settings, &args.query), athena)
+                .await?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
+        if let Engine::Both(local, athena) = &engine {
+            let tol = args.query.tolerance.tolerance();
+            return compare_sources(local, athena, &sources, tol, show.format, &mut out).await;
+        }
         for q in &sources {
             if titled {
                 out.flush().ok();

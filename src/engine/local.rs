@@ -33,6 +33,9 @@ pub struct LocalEngine {
     lake: Url,
     layout: TableLayout,
     schema: SchemaRef,
+    store: Arc<dyn object_store::ObjectStore>,
+    prefix: object_store::path::Path,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn setup(message: impl std::fmt::Display) -> EngineError {
@@ -52,6 +55,15 @@ fn query_err(e: datafusion::error::DataFusionError) -> EngineError {
 impl LocalEngine {
     /// Opens the lake at `lake_url` (folder, `file://` or `s3://`) and registers its table.
     pub async fn open(lake_url: &str) -> Result<Self, EngineError> {
+        Self::open_as_of(lake_url, None).await
+    }
+
+    /// Like [`LocalEngine::open`]; with `as_of`, the table holds only the files last modified
+    /// at or before that moment (to see the lake as an Athena query that ran then saw it).
+    pub async fn open_as_of(
+        lake_url: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Self, EngineError> {
         let (store, prefix, lake) = open_lake(lake_url).map_err(setup)?;
         if let Ok(dir) = lake.to_file_path()
             && !dir.is_dir()
@@ -85,10 +97,14 @@ impl LocalEngine {
             .build_arc()
             .map_err(setup)?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        if lake.scheme() != "file" {
+        let table_store: Arc<dyn object_store::ObjectStore> = match as_of {
+            Some(t) => Arc::new(super::lakestate::AsOfStore::new(store.clone(), t)),
+            None => store.clone(),
+        };
+        if lake.scheme() != "file" || as_of.is_some() {
             let base =
                 Url::parse(&format!("{}://{}", lake.scheme(), lake.authority())).map_err(setup)?;
-            ctx.register_object_store(&base, store);
+            ctx.register_object_store(&base, table_store);
         }
 
         let table_url = ListingTableUrl::parse(format!("{lake}{TABLE_DIR}/")).map_err(setup)?;
@@ -113,6 +129,9 @@ impl LocalEngine {
             lake,
             layout,
             schema,
+            store,
+            prefix,
+            as_of,
         })
     }
 
@@ -132,6 +151,18 @@ impl LocalEngine {
                 ..Default::default()
             },
         })
+    }
+
+    /// The data files and committed offsets the engine sees now.
+    pub async fn lake_state(&self) -> Result<super::lakestate::LakeState, EngineError> {
+        super::lakestate::read_state(
+            self.store.as_ref(),
+            &self.prefix,
+            self.lake.as_str(),
+            self.as_of,
+        )
+        .await
+        .map_err(setup)
     }
 
     /// The DataFusion context (for registering more tables, or settings).

@@ -66,6 +66,7 @@ pub enum EngineError {
 }
 
 pub mod lakegen;
+pub mod lakestate;
 pub mod local;
 pub mod queries;
 pub mod statements;
@@ -75,48 +76,66 @@ pub use local::LocalEngine;
 /// Where statements run: the engine chosen with `--engine` (or `\engine` in the REPL).
 pub enum Engine {
     Local(LocalEngine),
+    Athena(Box<athena::AthenaEngine>),
+    /// Both engines: statements run on each and the results are compared.
+    Both(LocalEngine, Box<athena::AthenaEngine>),
 }
 
 impl Engine {
-    /// Opens the engine `kind` over the lake at `lake_url`.
+    /// Opens the engine `kind` over the lake at `lake_url` (Athena with default settings).
     pub async fn connect(kind: EngineKind, lake_url: &str) -> Result<Engine, EngineError> {
-        match kind {
-            EngineKind::Local => Ok(Engine::Local(LocalEngine::open(lake_url).await?)),
-            EngineKind::Athena | EngineKind::Both => Err(remote_engine_unavailable(kind)),
-        }
+        Self::connect_with(kind, lake_url, athena::AthenaSettings::default()).await
+    }
+
+    /// Opens the engine `kind`: the local one over `lake_url`, Athena with `settings`.
+    pub async fn connect_with(
+        kind: EngineKind,
+        lake_url: &str,
+        settings: athena::AthenaSettings,
+    ) -> Result<Engine, EngineError> {
+        Ok(match kind {
+            EngineKind::Local => Engine::Local(LocalEngine::open(lake_url).await?),
+            EngineKind::Athena => {
+                Engine::Athena(Box::new(athena::AthenaEngine::new(settings).await))
+            }
+            EngineKind::Both => Engine::Both(
+                LocalEngine::open(lake_url).await?,
+                Box::new(athena::AthenaEngine::new(settings).await),
+            ),
+        })
     }
 
     pub fn kind(&self) -> EngineKind {
         match self {
             Engine::Local(_) => EngineKind::Local,
+            Engine::Athena(_) => EngineKind::Athena,
+            Engine::Both(..) => EngineKind::Both,
         }
     }
 
-    /// Runs one statement.
+    /// Runs one statement (with `Both`, on the local engine only: comparing is
+    /// [`crate::compare::run_both`]'s job).
     pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
         match self {
-            Engine::Local(e) => e.query(sql).await,
+            Engine::Local(e) | Engine::Both(e, _) => e.query(sql).await,
+            Engine::Athena(e) => e.query(sql).await,
         }
     }
 
     /// The local engine, when there is one (table and column names for completion, `\d`).
     pub fn local(&self) -> Option<&LocalEngine> {
         match self {
-            Engine::Local(e) => Some(e),
+            Engine::Local(e) | Engine::Both(e, _) => Some(e),
+            Engine::Athena(_) => None,
         }
     }
-}
 
-/// The one place that says Athena is not wired in yet; the Athena engine replaces it.
-pub fn remote_engine_unavailable(kind: EngineKind) -> EngineError {
-    let engine = match kind {
-        EngineKind::Local => "local",
-        EngineKind::Athena => "athena",
-        EngineKind::Both => "both",
-    };
-    EngineError::Setup {
-        engine,
-        message: "engine not available yet in this build (only --engine local works)".into(),
+    /// The Athena engine, when there is one.
+    pub fn athena(&self) -> Option<&athena::AthenaEngine> {
+        match self {
+            Engine::Athena(e) | Engine::Both(_, e) => Some(e.as_ref()),
+            Engine::Local(_) => None,
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Meta {
     Engine(Option<EngineKind>),
     /// Show or set the row limit (0: no limit).
     MaxRows(Option<usize>),
+    /// Run the last statement on both engines and compare the results.
+    Compare,
 }
 
 /// The help table: command, arguments, what it does. `\?` prints it; completion uses it.
@@ -49,6 +51,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "\\engine",
         "[local|athena|both]",
         "show or switch the engine",
+    ),
+    (
+        "\\compare",
+        "",
+        "run the last statement on both engines and show the differences",
     ),
     (
         "\\maxrows",
@@ -79,6 +86,7 @@ impl Meta {
             "\\?" | "\\h" | "\\help" => Meta::Help,
             "\\d" => Meta::Describe(arg.map(str::to_string)),
             "\\queries" => Meta::Queries,
+            "\\compare" => Meta::Compare,
             "\\run" | "\\i" => Meta::Run(
                 arg.ok_or("\\run: which file or saved query? (\\queries lists them)")?
                     .to_string(),
@@ -139,6 +147,7 @@ mod tests {
             Ok(Meta::Engine(Some(EngineKind::Athena)))
         );
         assert_eq!(Meta::parse("\\maxrows 5"), Ok(Meta::MaxRows(Some(5))));
+        assert_eq!(Meta::parse("\\compare;"), Ok(Meta::Compare));
         assert!(Meta::parse("\\run").is_err());
         assert!(Meta::parse("\\format xml").is_err());
         assert!(Meta::parse("\\nope").is_err());

@@ -32,6 +32,10 @@ pub struct ReplOptions {
     pub queries_dir: Option<PathBuf>,
     /// History file; None: no history kept.
     pub history: Option<PathBuf>,
+    /// Where Athena runs statements (`\engine athena|both`, `\compare`).
+    pub athena: crate::engine::athena::AthenaSettings,
+    /// Float tolerance of `\compare` and the `both` engine.
+    pub tolerance: crate::compare::Tolerance,
 }
 
 /// `~/.stocklake_history`.
@@ -43,6 +47,8 @@ struct Session {
     rt: tokio::runtime::Runtime,
     engine: Engine,
     opts: ReplOptions,
+    /// The last SQL statement run, for `\compare`.
+    last_sql: Option<String>,
 }
 
 enum Flow {
@@ -85,16 +91,36 @@ impl Session {
     }
 
     /// Runs SQL text; errors are the caller's to print.
-    fn run_sql(&self, origin: &str, text: &str) -> Result<(), Error> {
+    fn run_sql(&mut self, origin: &str, text: &str) -> Result<(), Error> {
+        if let Some(last) = statements::split(text).pop() {
+            self.last_sql = Some(last.text);
+        }
         crate::signal::reset();
         let source = SqlSource {
             origin: origin.to_string(),
             text: text.to_string(),
         };
         let show = self.show();
+        let tol = self.opts.tolerance;
         let result = self.rt.block_on(async {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
+            if let Engine::Both(local, athena) = &self.engine {
+                for stmt in statements::split(&source.text) {
+                    let what = format!("{origin} statement {}", stmt.index);
+                    crate::cmd::sql::compare_statement(
+                        local,
+                        athena,
+                        &what,
+                        &stmt.text,
+                        tol,
+                        show.format,
+                        &mut out,
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
             run_source(&self.engine, &source, show, &mut out).await
         });
         crate::signal::reset();
@@ -142,11 +168,16 @@ impl Session {
                     None => println!("maxrows 0 (all rows)"),
                 }
             }
+            Meta::Compare => self.compare_last()?,
             Meta::Engine(kind) => {
                 if let Some(kind) = kind
                     && kind != self.engine.kind()
                 {
-                    let engine = self.rt.block_on(Engine::connect(kind, &self.opts.lake))?;
+                    let engine = self.rt.block_on(Engine::connect_with(
+                        kind,
+                        &self.opts.lake,
+                        self.opts.athena.clone(),
+                    ))?;
                     self.engine = engine;
                     self.opts.engine = kind;
                 }
@@ -154,6 +185,46 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// `\compare`: the last statement on both engines (opened for the occasion when the
+    /// session runs on one).
+    fn compare_last(&mut self) -> Result<(), Error> {
+        let sql = self.last_sql.clone().ok_or_else(|| {
+            Error::Usage("\\compare: no statement yet (run one, then \\compare)".into())
+        })?;
+        let both;
+        let engine = if let Engine::Both(..) = self.engine {
+            &self.engine
+        } else {
+            both = self.rt.block_on(Engine::connect_with(
+                EngineKind::Both,
+                &self.opts.lake,
+                self.opts.athena.clone(),
+            ))?;
+            &both
+        };
+        let Engine::Both(local, athena) = engine else {
+            return Err(Error::Other("\\compare: no second engine".into()));
+        };
+        crate::signal::reset();
+        let (tol, format) = (self.opts.tolerance, self.opts.format);
+        let result = self.rt.block_on(async {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            crate::cmd::sql::compare_statement(
+                local,
+                athena,
+                "last statement",
+                &sql,
+                tol,
+                format,
+                &mut out,
+            )
+            .await
+        });
+        crate::signal::reset();
+        result.map(|_| ())
     }
 
     fn describe(&self, table: Option<&str>) -> Result<(), Error> {
@@ -218,8 +289,17 @@ impl Session {
 /// Runs the shell until `\q` or end of input.
 pub fn run(opts: ReplOptions) -> Result<(), Error> {
     let rt = runtime()?;
-    let engine = rt.block_on(Engine::connect(opts.engine, &opts.lake))?;
-    let mut session = Session { rt, engine, opts };
+    let engine = rt.block_on(Engine::connect_with(
+        opts.engine,
+        &opts.lake,
+        opts.athena.clone(),
+    ))?;
+    let mut session = Session {
+        rt,
+        engine,
+        opts,
+        last_sql: None,
+    };
     let config = Config::builder().auto_add_history(false).build();
     let mut editor: Editor<ReplHelper, FileHistory> =
         Editor::with_config(config).map_err(|e| Error::Other(format!("terminal: {e}")))?;
