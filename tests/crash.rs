@@ -32,13 +32,24 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         kills += 1;
     }
     assert_eq!(stream.join().unwrap(), total);
-    let out = consume_until_idle(
+    // The last killed member stays in the group until its 3 s session expires, and only then
+    // are its partitions handed over: wait longer than that before calling the stream idle.
+    let lake_arg = lake.to_str().unwrap();
+    let out = stocklake(&[
+        "consume",
+        "--brokers",
         &bootstrap,
+        "--topic",
         &topic,
+        "--group",
         &group,
-        &lake,
-        &["-X", "session.timeout.ms=3000"],
-    );
+        "--lake",
+        lake_arg,
+        "--exit-when-idle",
+        "8s",
+        "-X",
+        "session.timeout.ms=3000",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let rows = read_lake(&lake);

@@ -30,15 +30,11 @@ pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Erro
 
 /// The REPL on a lake with default settings (what `demo --repl` ends in).
 pub fn run_on(lake: &str, quiet: bool) -> Result<(), Error> {
-    let args = ReplArgs {
-        query: crate::cli::QueryArgs {
-            lake: Some(lake.to_string()),
-            engine: crate::engine::EngineKind::Local,
-            format: crate::print::OutputFormat::Table,
-            maxrows: None,
-        },
-        queries: None,
-        history: None,
-    };
-    run(&Settings::default(), &args, quiet)
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from(["stocklake", "repl", "--lake", lake])
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    match cli.command {
+        crate::cli::Command::Repl(args) => run(&Settings::default(), &args, quiet),
+        _ => unreachable!("parsed a repl command line"),
+    }
 }
