@@ -290,7 +290,8 @@ pub struct ConsumeArgs {
     #[arg(long, default_value_t = 64 << 10)]
     pub max_event_bytes: usize,
 
-    /// Stop after a last flush when no event arrived for this long (batch jobs, tests, demo).
+    /// Stop after a last flush when no event arrived for this long and every assigned partition
+    /// was read to its end (batch jobs, tests).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<Duration>,
 

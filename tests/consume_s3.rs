@@ -38,6 +38,8 @@ fn consume_s3(
             "1500ms",
             "-X",
             "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=1000",
         ])
         .args(extra)
         .envs(moto.env())

@@ -49,6 +49,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         "8s",
         "-X",
         "session.timeout.ms=3000",
+        "-X",
+        "heartbeat.interval.ms=500",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 

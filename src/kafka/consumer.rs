@@ -35,7 +35,8 @@ pub struct ConsumeOptions {
     pub flush_interval: Duration,
     /// Events larger than this are rejected as oversized.
     pub max_event_bytes: usize,
-    /// Stop (after a last flush) when no event arrived for this long.
+    /// Stop (after a last flush) when no event arrived for this long and every assigned
+    /// partition has been read to its end.
     pub exit_when_idle: Option<Duration>,
     /// Stop once this many events were read: committed as rows or rejects, or found already
     /// in the lake.
@@ -134,6 +135,7 @@ impl ConsumerContext for Context {
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        tracing::debug!("rebalance: {rebalance:?}");
         if let Rebalance::Assign(tpl) = rebalance {
             for e in tpl.elements_for_topic(&self.topic) {
                 let p = e.partition();
@@ -159,7 +161,11 @@ impl ConsumerContext for Context {
                     }
                 }
             }
-            *lock(&self.shared.assigned_at) = Instant::now();
+            // Only a real change restarts the idle clock: a cooperative rebalance that hands
+            // this member nothing new calls this with an empty list.
+            if !tpl.elements_for_topic(&self.topic).is_empty() {
+                *lock(&self.shared.assigned_at) = Instant::now();
+            }
         }
     }
 }
@@ -312,8 +318,9 @@ impl LakeConsumer {
                 break;
             }
             if let Some(idle) = self.inner.opts.exit_when_idle {
+                // Idle: nothing new for `idle`, and every assigned partition read to its end.
                 let since = last_event.max(*lock(&self.inner.shared.assigned_at));
-                if since.elapsed() >= idle && !lock(&self.inner.shared.slots).is_empty() {
+                if since.elapsed() >= idle && self.caught_up() {
                     break;
                 }
             }
@@ -353,13 +360,16 @@ impl LakeConsumer {
         Ok(())
     }
 
-    fn update_lag(&mut self) {
+    /// Lag per assigned partition: cached high watermark minus librdkafka's fetch position
+    /// (None while either is unknown, e.g. before the first fetch response).
+    fn partition_lags(&self) -> Vec<Option<i64>> {
+        let positions = self.consumer.position().ok();
         let slots = lock(&self.inner.shared.slots);
         let topic = std::ffi::CString::new(self.inner.opts.topic.as_str()).unwrap_or_default();
-        self.inner.stats.lag = slots
+        slots
             .iter()
             .map(|(p, s)| {
-                let (mut low, mut high) = (0i64, 0i64);
+                let (mut low, mut high) = (-1i64, -1i64);
                 // SAFETY: valid handle and C string; librdkafka answers from its cached
                 // watermarks without a network round trip.
                 let err = unsafe {
@@ -371,14 +381,28 @@ impl LakeConsumer {
                         &mut high,
                     )
                 };
-                if err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0
-                {
-                    (high - s.position).max(0)
-                } else {
-                    0
-                }
+                let fetched = positions
+                    .as_ref()
+                    .and_then(|tpl| tpl.find_partition(&self.inner.opts.topic, *p))
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(n) => Some(n),
+                        _ => None,
+                    });
+                let position = fetched.unwrap_or(s.position).max(s.position);
+                (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+                    .then(|| (high - position).max(0))
             })
-            .sum();
+            .collect()
+    }
+
+    fn update_lag(&mut self) {
+        self.inner.stats.lag = self.partition_lags().into_iter().flatten().sum();
+    }
+
+    /// Every assigned partition read to its end (as far as librdkafka's cached watermarks say).
+    fn caught_up(&self) -> bool {
+        let lags = self.partition_lags();
+        !lags.is_empty() && lags.iter().all(|l| *l == Some(0))
     }
 
     /// Leaves the group (after `run` has flushed).

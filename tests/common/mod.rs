@@ -227,6 +227,8 @@ pub fn consume_until_idle(
         "1500ms",
         "-X",
         "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=1000",
     ];
     args.extend_from_slice(extra);
     stocklake(&args)
