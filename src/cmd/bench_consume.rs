@@ -54,15 +54,15 @@ pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
     );
 
     let tmp = std::env::temp_dir().join(format!("stocklake-bench-{}", std::process::id()));
-    let ceiling = ceiling(&opts, &tmp.join("ceiling"))?;
 
     let lake = tmp.join("lake");
     let exe = std::env::current_exe().map_err(|e| Error::Other(e.to_string()))?;
     let started = Instant::now();
-    let child = std::process::Command::new(exe)
+    // The consumer as its own process, as users run it; its summary reports its peak memory
+    // (VmHWM, which exec resets, unlike rusage's maxrss that also counts the forked parent).
+    let out = std::process::Command::new(exe)
         .args([
             "consume",
-            "-q",
             "--brokers",
             broker.bootstrap_servers(),
             "--topic",
@@ -73,13 +73,24 @@ pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
         .arg("--lake")
         .arg(&lake)
         .args(["--max-events", &rows.to_string()])
-        .spawn()
+        .output()
         .map_err(|e| Error::Other(format!("starting the consumer: {e}")))?;
-    let (status, peak_kib) = wait_with_peak_rss(child.id() as i32)?;
     let secs = started.elapsed().as_secs_f64();
-    if !status {
-        return Err(Error::Other("the consumer failed".into()));
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(Error::Other(format!("the consumer failed: {summary}")));
     }
+    let peak_mib: f64 = summary
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "no peak memory in the consumer's summary: {summary}"
+            ))
+        })?;
+    let ceiling = ceiling(&opts, &tmp.join("ceiling"))?;
     let _ = std::fs::remove_dir_all(&tmp);
     let rate = rows as f64 / secs;
     println!("consume, pre-filled topic into a local lake (zstd Parquet, partitioned by symbol)");
@@ -93,7 +104,7 @@ pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
         rows,
         secs,
         rate,
-        peak_kib as f64 / 1024.0
+        peak_mib
     );
     println!(
         "{:<44} {:>10} {:>9.2} {:>12.0}",
@@ -159,23 +170,4 @@ fn ceiling(opts: &SyntheticOptions, dir: &std::path::Path) -> Result<Duration, E
         }
     }
     Ok(started.elapsed())
-}
-
-/// Waits for a child and returns (success, peak resident memory in KiB).
-fn wait_with_peak_rss(pid: i32) -> Result<(bool, u64), Error> {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child; the pointers are valid for the call.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if r < 0 {
-        return Err(Error::Other(format!(
-            "waiting for the consumer: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok((
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        usage.ru_maxrss as u64,
-    ))
 }

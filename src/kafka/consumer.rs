@@ -491,6 +491,8 @@ impl Inner {
         if batches.is_empty() {
             return Ok(None);
         }
+        let started = Instant::now();
+        let events: usize = batches.iter().map(|(_, b)| b.events).sum();
         let mut offsets = TopicPartitionList::new();
         for (partition, batch) in batches {
             let next = batch.last_offset + 1;
@@ -521,6 +523,7 @@ impl Inner {
                 .map_err(client_err("recording offsets"))?;
         }
         self.stats.flushes += 1;
+        tracing::info!("flushed {events} events in {:.0?}", started.elapsed());
         Ok(Some(offsets))
     }
 }
