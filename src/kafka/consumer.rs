@@ -285,11 +285,9 @@ impl LakeConsumer {
                     );
                     // Drain what is already fetched without waiting.
                     while self.inner.buffered_events < self.inner.opts.flush_rows
-                        && self
-                            .inner
-                            .opts
-                            .max_events
-                            .is_none_or(|m| self.inner.stats.events < m)
+                        && self.inner.opts.max_events.is_none_or(|m| {
+                            self.inner.stats.events + self.inner.stats.already_in_lake < m
+                        })
                     {
                         match self.consumer.poll(Duration::ZERO) {
                             Some(Ok(m)) => self.inner.take(
