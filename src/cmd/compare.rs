@@ -1,34 +1,15 @@
 //! `stocklake compare`: each query of the given files and folders on the local engine, against
 //! its saved Athena result; one report per query, exit 0 / 1 (mismatch) / 2 (a side failed).
 
-use std::path::Path;
-
 use crate::Error;
 use crate::cli::CompareArgs;
 use crate::compare::offline::Against;
 use crate::compare::{CompareError, report, run};
 use crate::config::Settings;
-use crate::engine::queries::{self, SavedQuery};
 use crate::engine::statements;
 
-fn gather(paths: &[std::path::PathBuf]) -> Result<Vec<SavedQuery>, Error> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let found = queries::from_dir(p)?;
-            if found.is_empty() {
-                return Err(Error::Usage(format!("{}: no .sql files", p.display())));
-            }
-            out.extend(found);
-        } else {
-            out.push(SavedQuery::from_file(Path::new(p))?);
-        }
-    }
-    Ok(out)
-}
-
 pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
-    let saved = gather(&args.paths)?;
+    let saved = super::sql::queries_from_paths(&args.paths)?;
     let against = Against::open(&args.against).map_err(CompareError::from)?;
     let lake = args.lake.as_deref().unwrap_or(&settings.lake.url);
     let tol = args.tolerance.tolerance();

@@ -245,7 +245,15 @@ fn gather(args: &SqlArgs) -> Result<Vec<SavedQuery>, Error> {
     for f in &args.files {
         out.push(SavedQuery::from_file(f)?);
     }
-    for p in &args.paths {
+    out.extend(queries_from_paths(&args.paths)?);
+    Ok(out)
+}
+
+/// The saved queries that paths name: a `.sql` file each, or a folder's `.sql` files in file-name
+/// order (an empty folder is a usage error). Shared by `sql` and `compare`.
+pub fn queries_from_paths(paths: &[std::path::PathBuf]) -> Result<Vec<SavedQuery>, Error> {
+    let mut out = Vec::new();
+    for p in paths {
         if p.is_dir() {
             let found = queries::from_dir(p)?;
             if found.is_empty() {
