@@ -18,10 +18,11 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::config::{KafkaSettings, client_err};
 use crate::error::{Error, LakeError};
 use crate::lake::commit::{self, PartitionState, PendingBatch};
+use crate::lake::layout::PartitionKey;
 use crate::lake::layout::{TABLE_DIR, file_name};
 use crate::lake::rejects::{Reject, rejects_key};
 use crate::lake::{Lake, TableLayout, writer};
-use crate::tick::{Tick, TickBatchBuilder};
+use crate::tick::{MS_PER_DAY, TickBatchBuilder, TickRef};
 
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
@@ -83,9 +84,82 @@ pub struct ConsumeStats {
 struct Batch {
     first_offset: i64,
     last_offset: i64,
-    files: HashMap<String, TickBatchBuilder>,
+    /// One file per partition directory: (directory, rows).
+    files: Vec<(String, TickBatchBuilder)>,
+    /// File index by directory.
+    by_dir: HashMap<String, usize>,
+    /// File index by symbol and day, so that most events find their file without building the
+    /// directory name: the last day seen and its file, then every day seen.
+    by_symbol: HashMap<String, SymbolFiles>,
     rejects: Vec<Reject>,
     events: usize,
+}
+
+struct SymbolFiles {
+    day: i64,
+    file: usize,
+    days: HashMap<i64, usize>,
+}
+
+impl Batch {
+    fn new(offset: i64) -> Self {
+        Batch {
+            first_offset: offset,
+            last_offset: offset,
+            files: Vec::new(),
+            by_dir: HashMap::new(),
+            by_symbol: HashMap::new(),
+            rejects: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// The builder of the tick's partition directory. `day` is the tick's UTC day, or 0 when
+    /// the layout has no time key (then the symbol alone decides).
+    fn builder(
+        &mut self,
+        layout: &TableLayout,
+        tick: &TickRef<'_>,
+        day: i64,
+    ) -> &mut TickBatchBuilder {
+        let cached = match self.by_symbol.get_mut(tick.symbol.as_ref()) {
+            Some(s) if s.day == day => Some(s.file),
+            Some(s) => s.days.get(&day).copied().inspect(|&f| {
+                s.day = day;
+                s.file = f;
+            }),
+            None => None,
+        };
+        let file = match cached {
+            Some(f) => f,
+            None => {
+                let dir = layout.partition_dir(&tick.symbol, tick.event_time);
+                let file = match self.by_dir.get(&dir) {
+                    Some(&f) => f,
+                    None => {
+                        let f = self.files.len();
+                        self.by_dir.insert(dir.clone(), f);
+                        self.files
+                            .push((dir, TickBatchBuilder::new(layout.symbol_in_file(), 1024)));
+                        f
+                    }
+                };
+                let s = self
+                    .by_symbol
+                    .entry(tick.symbol.to_string())
+                    .or_insert_with(|| SymbolFiles {
+                        day,
+                        file,
+                        days: HashMap::new(),
+                    });
+                s.day = day;
+                s.file = file;
+                s.days.insert(day, file);
+                file
+            }
+        };
+        &mut self.files[file].1
+    }
 }
 
 struct Slot {
@@ -190,6 +264,8 @@ struct Inner {
     shared: Arc<Shared>,
     lake: Lake,
     layout: TableLayout,
+    /// Whether a time key is in the layout (then the day of an event matters for its file).
+    time_partitioned: bool,
     opts: ConsumeOptions,
     rt: tokio::runtime::Handle,
     stats: ConsumeStats,
@@ -234,6 +310,10 @@ impl LakeConsumer {
             inner: Inner {
                 shared,
                 lake,
+                time_partitioned: layout
+                    .partition_by
+                    .iter()
+                    .any(|k| *k != PartitionKey::Symbol),
                 layout,
                 opts,
                 rt,
@@ -420,13 +500,7 @@ impl Inner {
             self.stats.already_in_lake += 1;
             return;
         }
-        let batch = slot.batch.get_or_insert_with(|| Batch {
-            first_offset: offset,
-            last_offset: offset,
-            files: HashMap::new(),
-            rejects: Vec::new(),
-            events: 0,
-        });
+        let batch = slot.batch.get_or_insert_with(|| Batch::new(offset));
         batch.last_offset = offset;
         batch.events += 1;
         self.stats.events += 1;
@@ -440,17 +514,18 @@ impl Inner {
                 self.opts.max_event_bytes
             ))
         } else {
-            Tick::decode_json(value).map_err(|e| e.to_string())
+            TickRef::decode_json(value).map_err(|e| e.to_string())
         };
         match decoded {
             Ok(tick) => {
-                let dir = self.layout.partition_dir(&tick.symbol, tick.event_time);
-                let with_symbol = self.layout.symbol_in_file();
+                let day = if self.time_partitioned {
+                    tick.event_time.div_euclid(MS_PER_DAY)
+                } else {
+                    0
+                };
                 batch
-                    .files
-                    .entry(dir)
-                    .or_insert_with(|| TickBatchBuilder::new(with_symbol, 1024))
-                    .push(&tick, partition, offset);
+                    .builder(&self.layout, &tick, day)
+                    .push_ref(&tick, partition, offset);
             }
             Err(reason) => {
                 batch.rejects.push(Reject::new(
@@ -550,6 +625,7 @@ async fn write_batch(
     let mut files: Vec<(String, String, arrow::record_batch::RecordBatch)> = batch
         .files
         .iter_mut()
+        .filter(|(_, b)| !b.is_empty())
         .map(|(dir, b)| (dir.clone(), format!("{TABLE_DIR}/{dir}/{name}"), b.finish()))
         .collect();
     files.sort_by(|a, b| a.1.cmp(&b.1));
