@@ -296,7 +296,8 @@ pub struct ConsumeArgs {
     pub exit_when_idle: Option<Duration>,
 
     /// Stop after this many events were read: committed as rows or rejects, or found already in
-    /// the lake (benchmarks, batch jobs).
+    /// the lake (benchmarks, batch jobs). Reading starts after what the lake holds, so on a
+    /// lake that holds a stream already, combine it with --exit-when-idle.
     #[arg(long)]
     pub max_events: Option<u64>,
 
@@ -367,6 +368,9 @@ pub enum BenchWhat {
         /// Symbols (one partition directory each).
         #[arg(long, default_value_t = 50)]
         symbols: usize,
+        /// Consumer runs (each a new group into a new lake); the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
     },
     /// Flat-out produce into the embedded broker: the sample file and synthetic events, next to
     /// librdkafka sending the same pre-encoded payloads (the ceiling).

@@ -152,4 +152,6 @@ pub enum LakeError {
     },
     #[error("{location}: {message}")]
     Data { location: String, message: String },
+    #[error("the background flush stopped: {0}")]
+    FlushTask(String),
 }

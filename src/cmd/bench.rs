@@ -25,7 +25,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             rows,
             partitions,
             symbols,
-        } => super::bench_consume::run(*rows, *partitions, *symbols),
+            runs,
+        } => super::bench_consume::run(*rows, *partitions, *symbols, *runs),
         BenchWhat::Query(args) => super::bench_query::run(args),
     }
 }

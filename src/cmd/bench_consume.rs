@@ -15,7 +15,7 @@ use crate::tick::{Tick, TickBatchBuilder};
 /// Rows per flush, as `consume`'s default.
 const FLUSH_ROWS: usize = 500_000;
 
-pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
+pub fn run(rows: u64, partitions: i32, symbols: usize, runs: u32) -> Result<(), Error> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run `cargo run --release -- bench consume`");
     }
@@ -54,24 +54,96 @@ pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
     );
 
     let tmp = std::env::temp_dir().join(format!("stocklake-bench-{}", std::process::id()));
-
-    let lake = tmp.join("lake");
     let exe = std::env::current_exe().map_err(|e| Error::Other(e.to_string()))?;
+    let mut consumed = Vec::new();
+    for run in 0..runs.max(1) {
+        consumed.push(consume_once(
+            &exe,
+            broker.bootstrap_servers(),
+            topic,
+            rows,
+            &tmp.join(format!("lake-{run}")),
+            run,
+        )?);
+    }
+    let mut ceilings = Vec::new();
+    for run in 0..runs.max(1) {
+        ceilings.push(ceiling(&opts, &tmp.join(format!("ceiling-{run}")))?.as_secs_f64());
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let secs = median(consumed.iter().map(|c| c.secs).collect());
+    let first = median(consumed.iter().map(|c| c.first_event).collect());
+    let peak_mib = consumed.iter().map(|c| c.peak_mib).fold(0.0, f64::max);
+    let ceiling_secs = median(ceilings);
+    let rate = rows as f64 / secs;
+    let ceiling_rate = rows as f64 / ceiling_secs;
+    println!(
+        "consume, pre-filled topic into a local lake (zstd Parquet, partitioned by symbol); median of {} runs",
+        consumed.len()
+    );
+    println!(
+        "{:<46} {:>10} {:>9} {:>12} {:>12}",
+        "workload", "events", "seconds", "events/s", "peak RSS"
+    );
+    println!(
+        "{:<46} {:>10} {:>9.2} {:>12.0} {:>9.0} MiB",
+        format!("stocklake consume ({partitions} partitions, {symbols} symbols)"),
+        rows,
+        secs,
+        rate,
+        peak_mib
+    );
+    println!(
+        "{:<46} {:>10} {:>9.2} {:>12.0}",
+        "  the same, from its first event",
+        rows,
+        secs - first,
+        rows as f64 / (secs - first)
+    );
+    println!(
+        "{:<46} {:>10} {:>9.2} {:>12.0}",
+        "ceiling: same rows, memory to Parquet files", rows, ceiling_secs, ceiling_rate
+    );
+    println!(
+        "ratio: {:.0}% of the ceiling (the consumer's time includes process start, group join ({first:.2} s to the first event), JSON decoding and the commit protocol)",
+        100.0 * rate / ceiling_rate
+    );
+    let all: Vec<String> = consumed
+        .iter()
+        .map(|c| format!("{:.0}", rows as f64 / c.secs))
+        .collect();
+    println!("runs (events/s): {}", all.join(", "));
+    Ok(())
+}
+
+struct Consumed {
+    secs: f64,
+    first_event: f64,
+    peak_mib: f64,
+}
+
+/// One `stocklake consume` process over the whole topic into a new lake, as a new group.
+fn consume_once(
+    exe: &std::path::Path,
+    brokers: &str,
+    topic: &str,
+    rows: u64,
+    lake: &std::path::Path,
+    run: u32,
+) -> Result<Consumed, Error> {
     let started = Instant::now();
     // The consumer as its own process, as users run it; its summary reports its peak memory
     // (VmHWM, which exec resets, unlike rusage's maxrss that also counts the forked parent).
     let out = std::process::Command::new(exe)
-        .args([
-            "consume",
-            "--brokers",
-            broker.bootstrap_servers(),
-            "--topic",
-            topic,
-            "--group",
-            "bench",
-        ])
+        .args(["consume", "--brokers", brokers, "--topic", topic])
+        .args(["--group", &format!("bench-{run}")])
         .arg("--lake")
-        .arg(&lake)
+        .arg(lake)
         .args(["--max-events", &rows.to_string()])
         .output()
         .map_err(|e| Error::Other(format!("starting the consumer: {e}")))?;
@@ -80,44 +152,28 @@ pub fn run(rows: u64, partitions: i32, symbols: usize) -> Result<(), Error> {
     if !out.status.success() {
         return Err(Error::Other(format!("the consumer failed: {summary}")));
     }
-    let peak_mib: f64 = summary
-        .split("peak memory ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "no peak memory in the consumer's summary: {summary}"
-            ))
-        })?;
-    let ceiling = ceiling(&opts, &tmp.join("ceiling"))?;
-    let _ = std::fs::remove_dir_all(&tmp);
-    let rate = rows as f64 / secs;
-    println!("consume, pre-filled topic into a local lake (zstd Parquet, partitioned by symbol)");
-    println!(
-        "{:<44} {:>10} {:>9} {:>12} {:>12}",
-        "workload", "events", "seconds", "events/s", "peak RSS"
-    );
-    println!(
-        "{:<44} {:>10} {:>9.2} {:>12.0} {:>9.0} MiB",
-        format!("stocklake consume ({partitions} partitions, {symbols} symbols)"),
-        rows,
+    let field = |after: &str| -> Option<f64> {
+        summary
+            .split(after)
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let bad = |what: &str| Error::Other(format!("no {what} in the consumer's summary: {summary}"));
+    let committed = field("committed ").ok_or_else(|| bad("row count"))?;
+    if committed != rows as f64 {
+        return Err(Error::Other(format!(
+            "the consumer committed {committed} rows, not {rows}: {summary}"
+        )));
+    }
+    Ok(Consumed {
         secs,
-        rate,
-        peak_mib
-    );
-    println!(
-        "{:<44} {:>10} {:>9.2} {:>12.0}",
-        "ceiling: same rows, memory to Parquet files",
-        rows,
-        ceiling.as_secs_f64(),
-        rows as f64 / ceiling.as_secs_f64()
-    );
-    println!(
-        "ratio: {:.0}% of the ceiling (the consumer's time includes start-up, group join, JSON decoding and the commit protocol)",
-        100.0 * rate / (rows as f64 / ceiling.as_secs_f64())
-    );
-    Ok(())
+        // Measured from the consumer's own start, a little after this process started it.
+        first_event: field("first event after ").ok_or_else(|| bad("first event time"))?,
+        peak_mib: field("peak memory ").ok_or_else(|| bad("peak memory"))?,
+    })
 }
 
 fn check_nothing_evicted(

@@ -142,8 +142,14 @@ fn status_line(s: &ConsumeStats, started: Instant) -> String {
 
 fn print_summary(s: &ConsumeStats, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
+    let first = s.first_event_at.map_or(String::new(), |t| {
+        format!(
+            "; first event after {:.2} s",
+            t.saturating_duration_since(started).as_secs_f64()
+        )
+    });
     eprintln!(
-        "committed {} rows in {} files ({:.1} MiB) and {} rejects in {} flushes, {:.1} s ({:.0} events/s); {} events were already in the lake; peak memory {}",
+        "committed {} rows in {} files ({:.1} MiB) and {} rejects in {} flushes, {:.1} s ({:.0} events/s); {} events were already in the lake; peak memory {}{first}",
         s.rows,
         s.files,
         s.bytes as f64 / (1 << 20) as f64,

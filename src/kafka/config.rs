@@ -41,6 +41,17 @@ impl KafkaSettings {
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        // librdkafka drops log lines above this level itself; let through what the tracing
+        // filter may want (see `log_librdkafka`).
+        use rdkafka::config::RDKafkaLogLevel as L;
+        use tracing::level_filters::LevelFilter;
+        c.set_log_level(match LevelFilter::current() {
+            LevelFilter::TRACE | LevelFilter::DEBUG => L::Debug,
+            LevelFilter::INFO => L::Info,
+            LevelFilter::WARN => L::Warning,
+            LevelFilter::ERROR => L::Error,
+            _ => L::Emerg,
+        });
         c
     }
 
@@ -134,5 +145,20 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         assert!(parse_property("novalue").is_err());
         assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+    }
+}
+
+/// librdkafka's log lines (including what `-X debug=...` asks for) as tracing events under the
+/// target `librdkafka`, so that they reach stderr with the rest of the log. rdkafka's default
+/// sends them to the `log` crate, which nothing here listens to.
+pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", "{facility}: {message}")
+        }
+        L::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", "{facility}: {message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", "{facility}: {message}"),
     }
 }

@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod config;
 pub mod consumer;
+pub mod fetch_queue;
 pub mod producer;
 
 pub use broker::{BrokerOptions, EmbeddedBroker};

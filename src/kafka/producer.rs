@@ -56,7 +56,11 @@ impl Progress {
 
 pub struct Counting(Arc<DeliveryStats>);
 
-impl ClientContext for Counting {}
+impl ClientContext for Counting {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        super::config::log_librdkafka(level, facility, message);
+    }
+}
 
 impl ProducerContext for Counting {
     type DeliveryOpaque = ();
