@@ -124,6 +124,21 @@ pub fn client_err(
     move |e| KafkaError::client(context, e)
 }
 
+/// librdkafka's log lines (including what `-X debug=...` asks for) as tracing events under the
+/// target `librdkafka`, so that they reach stderr with the rest of the log. rdkafka's default
+/// sends them to the `log` crate, which nothing here listens to.
+pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", "{facility}: {message}")
+        }
+        L::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", "{facility}: {message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", "{facility}: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,20 +160,5 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         assert!(parse_property("novalue").is_err());
         assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
-    }
-}
-
-/// librdkafka's log lines (including what `-X debug=...` asks for) as tracing events under the
-/// target `librdkafka`, so that they reach stderr with the rest of the log. rdkafka's default
-/// sends them to the `log` crate, which nothing here listens to.
-pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-    use rdkafka::config::RDKafkaLogLevel as L;
-    match level {
-        L::Emerg | L::Alert | L::Critical | L::Error => {
-            tracing::error!(target: "librdkafka", "{facility}: {message}")
-        }
-        L::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
-        L::Notice | L::Info => tracing::info!(target: "librdkafka", "{facility}: {message}"),
-        L::Debug => tracing::debug!(target: "librdkafka", "{facility}: {message}"),
     }
 }
