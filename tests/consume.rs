@@ -113,6 +113,28 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
     assert!(text.contains("rows=12154"), "{text}");
     assert!(text.contains("event_time=timestamp[ms, tz=UTC]"), "{text}");
     assert!(text.contains("symbols=AAPL,FB,GOOG,IBM,MSFT"), "{text}");
+
+    // A group new to Kafka (no committed offsets) on the same lake starts where the lake
+    // ends: it reads nothing again, not even to skip it.
+    let sorted_files = || {
+        let mut f = parquet_files(&dir.path().join("ticks"));
+        f.sort();
+        f
+    };
+    let files_before = sorted_files();
+    let again = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        &unique("other-group"),
+        dir.path(),
+        &[],
+    );
+    let text = stderr(&again);
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains("committed 0 rows in 0 files"), "{text}");
+    assert!(text.contains("0 events were already in the lake"), "{text}");
+    assert_eq!(sorted_files(), files_before);
+    assert_eq!(read_lake(dir.path()).len(), 12_154);
 }
 
 /// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
