@@ -183,7 +183,8 @@ pub struct KafkaArgs {
     pub topic: Option<String>,
 
     /// Any librdkafka property, e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512
-    /// (repeatable; overrides stocklake's defaults and the settings file).
+    /// (repeatable; overrides stocklake's defaults and the settings file). librdkafka's debug
+    /// lines (-X debug=cgrp,fetch) show with -vv.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
     pub property: Vec<(String, String)>,
 }
