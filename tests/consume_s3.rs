@@ -79,6 +79,31 @@ fn the_sample_file_lands_in_s3_once_and_its_partitions_in_glue() {
         stderr(&out)
     );
 
+    // The local engine reads the S3 lake through the same client (no AWS_ALLOW_HTTP needed
+    // for the http endpoint, as for consume).
+    let sql = Command::new(env!("CARGO_BIN_EXE_stocklake"))
+        .args([
+            "sql",
+            "--lake",
+            "s3://market-lake/stocklake",
+            "--format",
+            "csv",
+            "-q",
+        ])
+        .args([
+            "-c",
+            "SELECT symbol, count(*) AS n FROM stocklake.ticks GROUP BY symbol ORDER BY symbol",
+        ])
+        .envs(moto.env())
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(sql.status.success(), "{}", stderr(&sql));
+    assert_eq!(
+        String::from_utf8_lossy(&sql.stdout),
+        "symbol,n\nAAPL,3270\nFB,196\nGOOG,2148\nIBM,3270\nMSFT,3270\n"
+    );
+
     // Read every object back through S3.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (rows, mut keys) = rt.block_on(async {
@@ -184,4 +209,16 @@ fn a_missing_bucket_is_a_clear_error() {
         err.contains("bucket no-such-bucket does not exist"),
         "{err}"
     );
+
+    // A lake is a prefix inside a bucket, never the bucket root.
+    let out = consume_s3(
+        &moto,
+        broker.bootstrap_servers(),
+        &topic,
+        "s3://no-such-bucket",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("not the bucket root"), "{err}");
 }

@@ -19,7 +19,7 @@ use url::Url;
 
 use super::{EngineError, QueryInfo, QueryOutput};
 use crate::lake::layout::{LAYOUT_FILE, TABLE_DIR};
-use crate::lake::{TableLayout, open_lake};
+use crate::lake::{TableLayout, lake_location};
 
 /// The database (DataFusion schema) and table names, the same as the Glue catalog's.
 pub const DATABASE: &str = "stocklake";
@@ -64,7 +64,15 @@ impl LocalEngine {
         lake_url: &str,
         as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Self, EngineError> {
-        let (store, prefix, lake) = open_lake(lake_url).map_err(setup)?;
+        let (prefix, lake) = lake_location(lake_url).map_err(setup)?;
+        let store: Arc<dyn object_store::ObjectStore> = match lake.host_str() {
+            // The S3 client of `consume` and `catalog`: aws-config's chain (environment,
+            // profiles, SSO, instance roles) and its endpoint (AWS_ENDPOINT_URL).
+            Some(bucket) if lake.scheme() != "file" => {
+                crate::aws::s3_store(&crate::aws::sdk_config().await, bucket).map_err(setup)?
+            }
+            _ => Arc::new(object_store::local::LocalFileSystem::new()),
+        };
         if let Ok(dir) = lake.to_file_path()
             && !dir.is_dir()
         {

@@ -8,7 +8,7 @@ pub mod store;
 pub mod writer;
 
 pub use layout::{PartitionKey, TableLayout};
-pub use store::{Lake, LakeError, open_lake};
+pub use store::{Lake, LakeError, lake_location};
 
 /// The table's saved layout, if any writer has saved one.
 pub async fn load_layout(lake: &Lake) -> Result<Option<TableLayout>, LakeError> {

@@ -1,6 +1,6 @@
 //! The lake's object store, opened from a URL: a bare path or `file://` URL (local folder) or
-//! `s3://bucket/prefix` (any S3-compatible server, configured by the standard AWS environment:
-//! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, `AWS_REGION`, keys or profile credentials).
+//! `s3://bucket/prefix` (any S3-compatible server, configured by aws-config's standard chain:
+//! `AWS_ENDPOINT_URL`, `AWS_REGION`, keys, profiles; see `aws::s3_store`).
 
 use std::sync::Arc;
 
@@ -44,6 +44,9 @@ impl Lake {
                 crate::aws::s3_store(&config, &bucket).map_err(|e| url_err(e.to_string()))?;
             let root =
                 Path::parse(url.path().trim_matches('/')).map_err(|e| url_err(e.to_string()))?;
+            if root.as_ref().is_empty() {
+                return Err(url_err(BUCKET_ROOT.into()));
+            }
             let lake = Lake {
                 store,
                 url: url::Url::parse(&format!(
@@ -206,19 +209,13 @@ fn percent_decode(s: &str) -> String {
     crate::lake::layout::percent_decode(s).unwrap_or_else(|| s.to_string())
 }
 
-/// Opens the lake at `url`: the store, the lake root's path inside the store, and the root as a
-/// URL that ends with `/` (`file:///abs/dir/` or `s3://bucket/prefix/`).
-///
-/// S3 settings come from the environment (`AmazonS3Builder::from_env`): `AWS_REGION`,
-/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …
-pub fn open_lake(url: &str) -> Result<(Arc<dyn ObjectStore>, Path, Url), LakeError> {
+/// Where the lake at `url` is: the lake root's path inside its store, and the root as a URL
+/// that ends with `/` (`file:///abs/dir/` or `s3://bucket/prefix/`). An S3 lake must be a
+/// prefix inside its bucket, never the bucket root.
+pub fn lake_location(url: &str) -> Result<(Path, Url), LakeError> {
     let bad = |message: String| LakeError::Url {
         url: url.to_string(),
         message,
-    };
-    let store_err = |source| LakeError::Store {
-        key: url.to_string(),
-        source,
     };
     let parsed = match Url::parse(url) {
         Ok(u) if u.scheme().len() > 1 => u,
@@ -239,25 +236,17 @@ pub fn open_lake(url: &str) -> Result<(Arc<dyn ObjectStore>, Path, Url), LakeErr
                 .map_err(|()| bad("not a local path".into()))?;
             // From the URL, not the file system: the folder need not exist yet.
             let prefix = Path::from_url_path(root.path()).map_err(|e| bad(e.to_string()))?;
-            let store = object_store::local::LocalFileSystem::new();
-            Ok((Arc::new(store), prefix, root))
+            Ok((prefix, root))
         }
         "s3" | "s3a" => {
             if root.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no bucket name".into()));
             }
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(root.as_str())
-                .build()
-                .map_err(store_err)?;
             let prefix = Path::from_url_path(root.path()).map_err(|e| bad(e.to_string()))?;
             if prefix.as_ref().is_empty() {
-                return Err(bad(
-                    "the lake must be a prefix inside the bucket (s3://bucket/stocklake), not the bucket root"
-                        .into(),
-                ));
+                return Err(bad(BUCKET_ROOT.into()));
             }
-            Ok((Arc::new(store), prefix, root))
+            Ok((prefix, root))
         }
         other => Err(bad(format!(
             "unsupported scheme {other}:// (use a folder, file:// or s3://)"
@@ -265,27 +254,31 @@ pub fn open_lake(url: &str) -> Result<(Arc<dyn ObjectStore>, Path, Url), LakeErr
     }
 }
 
+const BUCKET_ROOT: &str =
+    "the lake must be a prefix inside the bucket (s3://bucket/stocklake), not the bucket root";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn local_paths_and_urls_become_directory_urls() {
-        let (_, prefix, url) = open_lake("/tmp/some lake").unwrap();
+        let (prefix, url) = lake_location("/tmp/some lake").unwrap();
         assert_eq!(url.as_str(), "file:///tmp/some%20lake/");
         assert_eq!(prefix.as_ref(), "tmp/some lake");
-        let (_, _, url) = open_lake("file:///tmp/x").unwrap();
+        let (_, url) = lake_location("file:///tmp/x").unwrap();
         assert_eq!(url.as_str(), "file:///tmp/x/");
-        let (_, _, url) = open_lake("rel/dir").unwrap();
+        let (_, url) = lake_location("rel/dir").unwrap();
         assert!(url.as_str().ends_with("/rel/dir/"), "{url}");
     }
 
     #[test]
     fn s3_needs_a_prefix_and_other_schemes_are_refused() {
-        let (_, prefix, url) = open_lake("s3://bucket/stock/lake").unwrap();
+        let (prefix, url) = lake_location("s3://bucket/stock/lake").unwrap();
         assert_eq!(url.as_str(), "s3://bucket/stock/lake/");
         assert_eq!(prefix.as_ref(), "stock/lake");
-        assert!(open_lake("s3://bucket").is_err());
-        assert!(open_lake("gs://bucket/x").is_err());
+        assert!(lake_location("s3://bucket").is_err());
+        assert!(lake_location("s3://bucket/").is_err());
+        assert!(lake_location("gs://bucket/x").is_err());
     }
 }
