@@ -196,29 +196,17 @@ fn the_sample_file_lands_in_s3_once_and_its_partitions_in_glue() {
 fn a_missing_bucket_is_a_clear_error() {
     let moto = moto::Moto::start();
     let (broker, topic) = broker_with_topic(1);
-    let out = consume_s3(
-        &moto,
-        broker.bootstrap_servers(),
-        &topic,
-        "s3://no-such-bucket/lake",
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("bucket no-such-bucket does not exist"),
-        "{err}"
-    );
-
-    // A lake is a prefix inside a bucket, never the bucket root.
-    let out = consume_s3(
-        &moto,
-        broker.bootstrap_servers(),
-        &topic,
-        "s3://no-such-bucket",
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("not the bucket root"), "{err}");
+    for (lake, says) in [
+        (
+            "s3://no-such-bucket/lake",
+            "bucket no-such-bucket does not exist",
+        ),
+        // A lake is a prefix inside a bucket, never the bucket root.
+        ("s3://no-such-bucket", "not the bucket root"),
+    ] {
+        let out = consume_s3(&moto, broker.bootstrap_servers(), &topic, lake, &[]);
+        assert_eq!(out.status.code(), Some(1), "{lake}");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{lake}: {err}");
+    }
 }
