@@ -363,7 +363,11 @@ impl Context {
         if unknown.count() == 0 {
             return starts;
         }
-        let committed = match consumer.committed_offsets(unknown, LOOKUP_TIMEOUT) {
+        // One time budget for every lookup of this assignment: a slow cluster delays the
+        // assignment by at most that, and what is not found in time is librdkafka's to find.
+        let deadline = Instant::now() + LOOKUP_TIMEOUT;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let committed = match consumer.committed_offsets(unknown, left()) {
             Ok(tpl) => tpl,
             Err(e) => {
                 tracing::debug!("Kafka: looking up committed offsets: {e}");
@@ -374,8 +378,8 @@ impl Context {
             let p = e.partition();
             match e.offset() {
                 Offset::Offset(n) if n >= 0 => starts.push((p, Offset::Offset(n))),
-                _ if self.reset_earliest => {
-                    match consumer.fetch_watermarks(&self.topic, p, LOOKUP_TIMEOUT) {
+                _ if self.reset_earliest && !left().is_zero() => {
+                    match consumer.fetch_watermarks(&self.topic, p, left()) {
                         Ok((low, _)) if low >= 0 => starts.push((p, Offset::Offset(low))),
                         Ok(_) => {}
                         Err(e) => tracing::debug!("Kafka: partition {p} watermarks: {e}"),
@@ -416,7 +420,7 @@ impl Context {
 
 /// How long `close` serves the consumer queue before leaving the rest to the drop.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the assignment waits for offset lookups before leaving them to librdkafka.
+/// How long an assignment waits for offset lookups, in all, before leaving them to librdkafka.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
