@@ -181,7 +181,7 @@ impl Tick {
 
     /// UTC calendar date of the event, as days since 1970-01-01.
     pub fn trade_date(&self) -> i32 {
-        self.event_time.div_euclid(MS_PER_DAY) as i32
+        self.as_ref().trade_date()
     }
 
     /// Appends the wire-format JSON of this tick to `out`.
@@ -472,15 +472,13 @@ impl<'a> Canonical<'a> {
             return Some(None);
         }
         let start = self.i;
-        let n = self.digits();
+        let (mut value, mut digits) = (0u64, 0usize);
+        let n = self.accumulate(&mut value, &mut digits);
         if n == 0 || n > 18 || (n > 1 && self.b[start] == b'0') {
             return None;
         }
-        Some(Some(
-            self.b[start..self.i]
-                .iter()
-                .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')),
-        ))
+        // At most 18 digits: below 10^18, inside i64.
+        Some(Some(value as i64))
     }
 }
 

@@ -480,21 +480,17 @@ impl LakeConsumer {
             in_flight: Mutex::new(None),
             landed: Mutex::new(Vec::new()),
         });
+        let config = kafka.consumer_config(&opts.group);
         let context = Context {
             lake: lake.clone(),
             topic: opts.topic.clone(),
             rt: rt.clone(),
             shared: shared.clone(),
             fetch: Mutex::new(None),
-            reset_earliest: false,
-        };
-        let config = kafka.consumer_config(&opts.group);
-        let context = Context {
             reset_earliest: matches!(
                 config.get("auto.offset.reset"),
                 Some("earliest" | "smallest" | "beginning")
             ),
-            ..context
         };
         tracing::debug!("consumer settings: {}", KafkaSettings::describe(&config));
         let consumer: BaseConsumer<Context> = config
@@ -574,7 +570,6 @@ impl LakeConsumer {
                 match self.consumer.poll(wait) {
                     Some(Ok(m)) => {
                         last_event = Instant::now();
-                        self.inner.stats.first_event_at.get_or_insert(last_event);
                         self.inner.take(
                             m.partition(),
                             m.offset(),
@@ -605,13 +600,6 @@ impl LakeConsumer {
                 drop(slots);
                 if taken > 0 {
                     last_event = Instant::now();
-                    if self.inner.stats.first_event_at.is_none() {
-                        self.inner.stats.first_event_at = Some(last_event);
-                        tracing::debug!(
-                            "first event {:.0?} after the assignment",
-                            last_event - *lock(&self.inner.shared.assigned_at)
-                        );
-                    }
                 }
             }
             self.reap(false)?;
@@ -669,13 +657,14 @@ impl LakeConsumer {
         for l in landed {
             let written = l.result?;
             let offsets = self.inner.account(written, l.events, l.started)?;
-            // The lake already holds these offsets; Kafka's copy only saves re-reading after
-            // a restart, so a failed commit is a warning, not an error.
+            // The lake already holds these offsets and is where the next owner starts; Kafka's
+            // copy serves lag monitors and lookups that time out, so a failed commit is a
+            // warning, not an error.
             if offsets.count() > 0
                 && let Err(e) = self.consumer.commit(&offsets, CommitMode::Async)
             {
                 tracing::warn!(
-                    "committing offsets to Kafka: {e} (the lake is committed; a restart re-reads and skips)"
+                    "committing offsets to Kafka: {e} (the lake is committed; a restart starts after what it holds)"
                 );
             }
         }
@@ -769,6 +758,14 @@ impl Inner {
         key: Option<&[u8]>,
         value: &[u8],
     ) {
+        if self.stats.first_event_at.is_none() {
+            let now = Instant::now();
+            self.stats.first_event_at = Some(now);
+            tracing::debug!(
+                "first event {:.0?} after the assignment",
+                now - *lock(&self.shared.assigned_at)
+            );
+        }
         let Some(slot) = slots.get_mut(&partition) else {
             return; // not ours (any more): the owner reads it
         };
