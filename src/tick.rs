@@ -315,6 +315,7 @@ impl<'a> TickRef<'a> {
         self.event_time.div_euclid(MS_PER_DAY) as i32
     }
 
+    /// The owned tick (the symbol copied if it was borrowed).
     pub fn into_owned(self) -> Tick {
         Tick {
             symbol: self.symbol.into_owned(),
