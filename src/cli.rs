@@ -6,10 +6,28 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::settings::defaults;
 use crate::source::{Layout, OnError};
 
+/// Shown at the end of `stocklake --help`.
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success (compare: every result agrees)
+  1  failure (compare, sql --engine both: a result disagrees or a side failed)
+  2  usage error: a bad flag or value, an unreadable settings file, nothing to run
+
+Settings: flags win over STOCKLAKE_* environment variables, which win over ./stocklake.toml
+(or --config FILE), which wins over the built-in defaults.";
+
 #[derive(Debug, Parser)]
-#[command(name = "stocklake", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "stocklake",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXIT_STATUS_HELP
+)]
 pub struct Cli {
     /// Settings file (TOML). Default: ./stocklake.toml when it exists.
     #[arg(long, global = true, env = "STOCKLAKE_CONFIG")]
@@ -56,7 +74,7 @@ pub enum Command {
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
     /// Run queries on the local engine and compare the results with saved Athena results
-    /// (offline). Exit status 0 when all agree, 1 on any mismatch, 2 when a side could not run.
+    /// (offline). Exit status 0 when all agree, 1 when any disagrees or a side could not run.
     Compare(CompareArgs),
 }
 
@@ -90,23 +108,14 @@ pub struct QueryArgs {
 /// When two floats agree: |a - b| <= abs-tol, or |a - b| <= rel-tol × max(|a|, |b|).
 #[derive(Debug, Args, Clone)]
 pub struct ToleranceArgs {
-    /// Relative float tolerance of comparisons (default 1e-9: agreement to about 9 significant
-    /// digits, room for sums taken in another order).
-    #[arg(long, default_value = "1e-9", value_name = "REL")]
+    /// Relative float tolerance of comparisons (agreement to about 9 significant digits by
+    /// default, room for sums taken in another order).
+    #[arg(long, default_value_t = defaults::REL_TOL, value_name = "REL")]
     pub rel_tol: f64,
 
-    /// Absolute float tolerance of comparisons (default 1e-12, for values near zero).
-    #[arg(long, default_value = "1e-12", value_name = "ABS")]
+    /// Absolute float tolerance of comparisons (for values near zero).
+    #[arg(long, default_value_t = defaults::ABS_TOL, value_name = "ABS")]
     pub abs_tol: f64,
-}
-
-impl ToleranceArgs {
-    pub fn tolerance(&self) -> crate::compare::Tolerance {
-        crate::compare::Tolerance {
-            rel: self.rel_tol,
-            abs: self.abs_tol,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -118,7 +127,7 @@ pub struct CompareArgs {
     /// Saved Athena results: a folder (stocklake's own store, or <query id>.csv files with their
     /// .metadata downloaded from an Athena output location) or one result CSV file. A query
     /// finds its result by SQL text, else by file name (<query name>.csv).
-    #[arg(long, default_value = crate::engine::saved::DEFAULT_DIR)]
+    #[arg(long, default_value = defaults::SAVED_RESULTS_DIR)]
     pub against: PathBuf,
 
     /// Pin the local engine to the lake files last modified at or before this moment (RFC 3339,
@@ -238,23 +247,23 @@ pub struct ProduceArgs {
     pub synthetic: bool,
 
     /// Synthetic: number of symbols.
-    #[arg(long, default_value_t = 5, requires = "synthetic")]
+    #[arg(long, default_value_t = defaults::SYNTHETIC_SYMBOLS, requires = "synthetic")]
     pub symbols: usize,
 
     /// Synthetic: total number of events.
-    #[arg(long, default_value_t = 10_000, requires = "synthetic")]
+    #[arg(long, default_value_t = defaults::SYNTHETIC_ROWS, requires = "synthetic")]
     pub rows: u64,
 
     /// Synthetic: random seed (the same seed gives the same stream).
-    #[arg(long, default_value_t = 7, requires = "synthetic")]
+    #[arg(long, default_value_t = defaults::SYNTHETIC_SEED, requires = "synthetic")]
     pub seed: u64,
 
     /// Synthetic: bar interval (1d: one bar per weekday; less: bars through the US session).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1d", requires = "synthetic")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = defaults::SYNTHETIC_INTERVAL, requires = "synthetic")]
     pub interval: Duration,
 
     /// Synthetic: date of the first bar (YYYY-MM-DD).
-    #[arg(long, default_value = "2020-01-02", requires = "synthetic")]
+    #[arg(long, default_value = defaults::SYNTHETIC_START, requires = "synthetic")]
     pub start: String,
 }
 
@@ -276,19 +285,19 @@ pub struct ConsumeArgs {
     pub partition_by: Vec<crate::lake::PartitionKey>,
 
     /// Close a batch at this many events.
-    #[arg(long, default_value_t = 500_000)]
+    #[arg(long, default_value_t = defaults::FLUSH_ROWS)]
     pub flush_rows: usize,
 
     /// Close a batch when its events' payloads reach this many bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = defaults::FLUSH_BYTES)]
     pub flush_bytes: usize,
 
     /// Close a batch when its oldest event has waited this long (e.g. 5s, 500ms).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = defaults::FLUSH_INTERVAL)]
     pub flush_interval: Duration,
 
     /// Events larger than this many bytes are quarantined as oversized.
-    #[arg(long, default_value_t = 64 << 10)]
+    #[arg(long, default_value_t = defaults::MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
 
     /// Stop after a last flush when no event arrived for this long and every assigned partition
@@ -315,7 +324,7 @@ pub struct ConsumeArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The lake folder to write (reused when it exists: events it holds are not written twice).
-    #[arg(long, default_value = "./lake")]
+    #[arg(long, default_value = defaults::LAKE)]
     pub lake: String,
 
     /// CSV file(s) to produce. Default: data/stocks.csv, or the copy built into stocklake.
@@ -341,7 +350,7 @@ pub struct BrokerArgs {
     pub port: u16,
 
     /// Topic to create.
-    #[arg(long, default_value = "ticks")]
+    #[arg(long, default_value = defaults::TOPIC)]
     pub topic: String,
 
     /// Partitions of the topic.

@@ -1,91 +1,26 @@
-//! The crate's error types, each carrying the context a user needs to find the problem:
-//! file:line:column for input files, topic/partition/offset for events, object keys for the lake.
+//! The error a command ends with, and its exit status. Each module of the core has its own error
+//! type carrying the context a user needs (file:line:column, topic/partition/offset, object key,
+//! URL, statement); this enum only gathers them. A message never repeats its `#[source]`:
+//! [`crate::report::chain`] prints the causes.
 
 use std::path::PathBuf;
 
-/// Where in an input file a problem is: 1-based line and column, with the column's header name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilePos {
-    pub file: PathBuf,
-    pub line: u64,
-    /// 1-based column number, 0 when the problem concerns the whole line.
-    pub column: usize,
-    /// Header name of the column, when known.
-    pub column_name: Option<String>,
+pub use crate::kafka::KafkaError;
+pub use crate::lake::LakeError;
+pub use crate::settings::SettingsError;
+pub use crate::source::{FilePos, SourceError};
+
+/// Exit statuses, as `--help` and the README list them.
+pub mod exit {
+    /// Success; `compare` and `sql --engine both`: the results agree.
+    pub const OK: i32 = 0;
+    /// Failure; `compare` and `sql --engine both`: the results disagree or a side failed.
+    pub const FAILURE: i32 = 1;
+    /// Usage error: a bad flag or value, a bad settings file, nothing to run.
+    pub const USAGE: i32 = 2;
 }
 
-impl std::fmt::Display for FilePos {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)?;
-        if self.column > 0 {
-            write!(f, ":{}", self.column)?;
-            if let Some(name) = &self.column_name {
-                write!(f, " ({name})")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Errors from reading tick sources (CSV files, the synthetic generator).
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{pos}: {message}")]
-    Row { pos: FilePos, message: String },
-    #[error("{path}: {message}")]
-    Header { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Errors from talking to Kafka.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaError {
-    #[error("Kafka client configuration: {0}")]
-    Config(String),
-    #[error("Kafka: {context}: {source}")]
-    Client {
-        context: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("embedded broker: {0}")]
-    Broker(String),
-    #[error(
-        "{failed} of {total} events were not acknowledged by the broker (first error: {first})"
-    )]
-    Undelivered {
-        failed: u64,
-        total: u64,
-        first: String,
-    },
-}
-
-impl KafkaError {
-    pub fn client(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
-        KafkaError::Client {
-            context: context.into(),
-            source,
-        }
-    }
-}
-
-/// Errors from the settings file and command-line values.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Any error a command can end with; `main` maps it to an exit code.
+/// Any error a command can end with; `main` prints it and exits with [`Error::exit_code`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -93,16 +28,24 @@ pub enum Error {
     #[error(transparent)]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Settings(#[from] SettingsError),
     #[error(transparent)]
-    Lake(#[from] crate::lake::LakeError),
+    Lake(#[from] LakeError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
-    /// Results disagree (exit 1) or a side of a comparison could not run (exit 2).
+    /// Results disagree, or a side of a comparison could not run.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+    #[error(transparent)]
+    Print(#[from] crate::print::PrintError),
     /// A statement of a query file, `-c` text or stdin failed.
-    #[error("{origin}: statement {index} at line {line} ({snippet}): {source}")]
+    #[error("{origin}: statement {index} at line {line} ({snippet})")]
     Statement {
         origin: String,
         index: usize,
@@ -111,47 +54,41 @@ pub enum Error {
         #[source]
         source: crate::engine::EngineError,
     },
-    /// The command line or its values are wrong (exit status 2).
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl Error {
-    /// 2 for usage errors, 1 for everything else.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) | Error::Config(_) => 2,
-            Error::Compare(e) => e.exit_code(),
-            _ => 1,
-        }
-    }
-}
-
-/// Errors from the lake: opening it, reading and writing its objects.
-#[derive(Debug, thiserror::Error)]
-pub enum LakeError {
-    #[error("lake URL {url:?}: {message}")]
-    Url { url: String, message: String },
-    #[error("lake object {key}: {source}")]
-    Store {
-        key: String,
-        #[source]
-        source: object_store::Error,
-    },
-    #[error("lake object {key}: {message}")]
-    Format { key: String, message: String },
-    #[error("writing Parquet for {key}: {message}")]
-    Parquet { key: String, message: String },
-    #[error("{path}: {source}")]
+    /// Reading or writing something that is not the lake: stdin, stdout, the terminal, a file.
+    #[error("{what}")]
     Io {
-        path: std::path::PathBuf,
+        what: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{location}: {message}")]
-    Data { location: String, message: String },
-    #[error("the background flush stopped: {0}")]
-    FlushTask(String),
+    /// A file given on the command line.
+    #[error("{}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command line or its values are wrong (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A benchmark's own check failed (its figures would mean nothing).
+    #[error("benchmark: {0}")]
+    Bench(String),
+}
+
+impl Error {
+    /// What the process exits with: see [`exit`].
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Settings(_) => exit::USAGE,
+            Error::Sync(e) if e.is_usage() => exit::USAGE,
+            _ => exit::FAILURE,
+        }
+    }
+
+    /// An I/O error while doing `what` (e.g. "reading stdin").
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
 }

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use stocklake::cli::{Cli, Command};
-use stocklake::config::Settings;
+use stocklake::settings::Settings;
+use stocklake::{Error, cmd};
 
 fn main() {
     // A closed pipe (`stocklake sql … | head`) ends the program quietly, as in other CLI tools.
@@ -14,36 +15,38 @@ fn main() {
     init_logging(cli.verbose);
     stocklake::signal::install();
     let code = match run(&cli) {
-        Ok(()) => 0,
+        Ok(()) => stocklake::error::exit::OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            e.downcast_ref::<stocklake::Error>()
-                .map_or(1, stocklake::Error::exit_code)
+            eprintln!("error: {}", stocklake::report::chain(&e));
+            e.exit_code()
         }
     };
     std::process::exit(code);
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref()).map_err(stocklake::Error::from)?;
+fn run(cli: &Cli) -> Result<(), Error> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    let quiet = cli.quiet;
     match &cli.command {
-        Command::Produce(args) => stocklake::cmd::produce::run(&settings, args, cli.quiet)?,
-        Command::Consume(args) => stocklake::cmd::consume::run(&settings, args, cli.quiet)?,
-        Command::Demo(args) => stocklake::cmd::demo::run(args, cli.quiet)?,
-        Command::Broker(args) => stocklake::cmd::broker::run(args)?,
-        Command::Bench(args) => stocklake::cmd::bench::run(args)?,
-        Command::Catalog(args) => stocklake::cmd::catalog::run(&settings, args, cli.quiet)?,
-        Command::Sync(args) => stocklake::cmd::sync::run(args, cli.quiet)?,
-        Command::Sql(args) => stocklake::cmd::sql::run(&settings, args, cli.quiet)?,
-        Command::Repl(args) => stocklake::cmd::repl::run(&settings, args, cli.quiet)?,
-        Command::Compare(args) => stocklake::cmd::compare::run(&settings, args)?,
+        Command::Produce(args) => cmd::produce::run(&settings, args, quiet),
+        Command::Consume(args) => cmd::consume::run(&settings, args, quiet),
+        Command::Demo(args) => cmd::demo::run(args, quiet),
+        Command::Broker(args) => cmd::broker::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Catalog(args) => cmd::catalog::run(&settings, args, quiet),
+        Command::Sync(args) => cmd::sync::run(args, quiet),
+        Command::Sql(args) => cmd::sql::run(&settings, args, quiet),
+        Command::Repl(args) => cmd::repl::run(&settings, args, quiet),
+        Command::Compare(args) => cmd::compare::run(&settings, args),
     }
-    Ok(())
 }
 
+/// Log lines on stderr: warnings by default, more with each -v; RUST_LOG overrides. The AWS
+/// SDK's own warnings (credential and region probes, retries) show from -v on: by default a
+/// failed AWS call is the one line of the error it ends with.
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,aws_config=error,aws_smithy_runtime=error,aws_smithy_http_client=error",
         1 => "info",
         2 => "debug",
         _ => "trace",

@@ -42,9 +42,9 @@ impl std::str::FromStr for OutputFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrintError {
-    #[error("writing results: {0}")]
+    #[error("writing results")]
     Io(#[from] std::io::Error),
-    #[error("formatting results: {0}")]
+    #[error("formatting results")]
     Arrow(#[from] arrow::error::ArrowError),
 }
 

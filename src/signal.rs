@@ -31,9 +31,3 @@ pub fn stop_flag() -> &'static AtomicBool {
 pub fn abort_flag() -> &'static AtomicBool {
     &ABORT
 }
-
-/// Clears both flags (the REPL does this after cancelling a statement).
-pub fn reset() {
-    STOP.store(false, Ordering::SeqCst);
-    ABORT.store(false, Ordering::SeqCst);
-}

@@ -27,7 +27,7 @@ const SAVE_EVERY: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -46,6 +46,18 @@ pub enum SyncError {
         previous: String,
         source_url: String,
     },
+    #[error("interrupted; run the same command again to finish (what was copied is kept)")]
+    Interrupted,
+}
+
+impl SyncError {
+    /// The command line asked for something `sync` will not do without `--force`.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            SyncError::NotAMirror { .. } | SyncError::OtherSource { .. }
+        )
+    }
 }
 
 fn io(path: &FsPath) -> impl FnOnce(std::io::Error) -> SyncError + '_ {

@@ -28,7 +28,6 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn settings(save: &std::path::Path) -> AthenaSettings {
     AthenaSettings {
-        quiet: true,
         save_dir: Some(save.to_path_buf()),
         first_poll: Duration::from_millis(50),
         max_poll: Duration::from_millis(200),
@@ -92,7 +91,7 @@ fn every_athena_type_is_typed_from_column_info_after_several_polls() {
     let out = rt().block_on(async {
         let engine = AthenaEngine::with_config(&moto.sdk_config().await, settings(save.path()));
         engine
-            .query_with_cancel("SELECT * FROM every_type", &AtomicBool::new(false))
+            .query("SELECT * FROM every_type", &AtomicBool::new(false))
             .await
             .unwrap()
     });
@@ -187,23 +186,17 @@ fn empty_results_keep_their_schema() {
     rt().block_on(async {
         let engine = AthenaEngine::with_config(&moto.sdk_config().await, settings(save.path()));
         let none = AtomicBool::new(false);
-        let out = engine.query_with_cancel("SELECT symbol, n FROM t WHERE false", &none);
+        let out = engine.query("SELECT symbol, n FROM t WHERE false", &none);
         let out = out.await.unwrap();
         assert_eq!(out.num_rows(), 0);
         assert_eq!(out.schema.field(1).data_type(), &DataType::Int64);
-        let out = engine
-            .query_with_cancel("SELECT 1 WHERE false", &none)
-            .await
-            .unwrap();
+        let out = engine.query("SELECT 1 WHERE false", &none).await.unwrap();
         assert_eq!(out.num_rows(), 0);
         assert_eq!(out.schema.fields().len(), 0);
         // A DDL result has no header row: its only row is data.
         moto.queue_athena_results(&json!([{"rows": [row(&[Some("ticks")])],
             "column_info": [col("tab_name", "string", 0, 0)]}]));
-        let out = engine
-            .query_with_cancel("SHOW TABLES", &none)
-            .await
-            .unwrap();
+        let out = engine.query("SHOW TABLES", &none).await.unwrap();
         assert_eq!(out.num_rows(), 1);
     });
 }
@@ -259,7 +252,7 @@ fn a_large_result_is_read_from_the_result_csv() {
         s.fetch = Fetch::Csv;
         let engine = AthenaEngine::with_config(&config, s.clone());
         let none = AtomicBool::new(false);
-        let out = engine.query_with_cancel("SELECT i, s, x FROM big", &none);
+        let out = engine.query("SELECT i, s, x FROM big", &none);
         let out = out.await.unwrap();
         check_big(&out, n);
         let id = out.info.query_id.clone().unwrap();
@@ -272,7 +265,7 @@ fn a_large_result_is_read_from_the_result_csv() {
         // The same result through GetQueryResults (moto sends it as one page).
         s.fetch = Fetch::Auto;
         let engine = AthenaEngine::with_config(&config, s);
-        let out = engine.query_with_cancel("SELECT i, s, x FROM big", &none);
+        let out = engine.query("SELECT i, s, x FROM big", &none);
         check_big(&out.await.unwrap(), n);
     });
 }
@@ -377,10 +370,7 @@ fn a_cancelled_query_is_stopped_on_the_server() {
             std::thread::sleep(Duration::from_millis(400));
             flag.store(true, Ordering::SeqCst);
         });
-        let err = engine
-            .query_with_cancel("SELECT slow()", &cancel)
-            .await
-            .unwrap_err();
+        let err = engine.query("SELECT slow()", &cancel).await.unwrap_err();
         assert!(matches!(err, EngineError::Cancelled { .. }), "{err}");
 
         let athena = aws_sdk_athena::Client::new(&config);

@@ -41,9 +41,17 @@ fn saved_query(name: &str) -> (String, String) {
 async fn compare_with(lake: &Path, against: &Path, name: &str, tol: Tolerance) -> Comparison {
     let (name, sql) = saved_query(name);
     let against = Against::open(against).unwrap();
-    against_saved(&lake_arg(lake), &against, &name, &sql, AsOf::Now, tol)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    against_saved(
+        &lake_arg(lake),
+        &against,
+        &name,
+        &sql,
+        AsOf::Now,
+        tol,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// A copy of the fixture folder with `edit` applied to the text of one file.
@@ -267,6 +275,7 @@ async fn compare_one_off(lake: &Path, sql: &str, file: &Path) -> Comparison {
         sql,
         AsOf::Now,
         Tolerance::default(),
+        &std::sync::atomic::AtomicBool::new(false),
     )
     .await
     .unwrap()

@@ -54,7 +54,7 @@ pub fn run(rows: u64, partitions: i32, symbols: usize, runs: u32) -> Result<(), 
     );
 
     let tmp = std::env::temp_dir().join(format!("stocklake-bench-{}", std::process::id()));
-    let exe = std::env::current_exe().map_err(|e| Error::Other(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(Error::io("finding this executable"))?;
     let mut consumed = Vec::new();
     for run in 0..runs.max(1) {
         consumed.push(consume_once(
@@ -146,11 +146,11 @@ fn consume_once(
         .arg(lake)
         .args(["--max-events", &rows.to_string()])
         .output()
-        .map_err(|e| Error::Other(format!("starting the consumer: {e}")))?;
+        .map_err(Error::io("starting the consumer"))?;
     let secs = started.elapsed().as_secs_f64();
     let summary = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        return Err(Error::Other(format!("the consumer failed: {summary}")));
+        return Err(Error::Bench(format!("the consumer failed: {summary}")));
     }
     let field = |after: &str| -> Option<f64> {
         summary
@@ -161,10 +161,10 @@ fn consume_once(
             .parse()
             .ok()
     };
-    let bad = |what: &str| Error::Other(format!("no {what} in the consumer's summary: {summary}"));
+    let bad = |what: &str| Error::Bench(format!("no {what} in the consumer's summary: {summary}"));
     let committed = field("committed ").ok_or_else(|| bad("row count"))?;
     if committed != rows as f64 {
-        return Err(Error::Other(format!(
+        return Err(Error::Bench(format!(
             "the consumer committed {committed} rows, not {rows}: {summary}"
         )));
     }
@@ -185,11 +185,13 @@ fn check_nothing_evicted(
     let c: BaseConsumer = settings
         .consumer_config("bench-check")
         .create()
-        .map_err(|e| Error::Other(e.to_string()))?;
+        .map_err(|e| crate::kafka::KafkaError::client("creating the check consumer", e))?;
     for p in 0..partitions {
         let (low, _) = c
             .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .map_err(|e| Error::Other(e.to_string()))?;
+            .map_err(|e| {
+                crate::kafka::KafkaError::client(format!("watermarks of {topic}/{p}"), e)
+            })?;
         if low > 0 {
             return Err(Error::Usage(format!(
                 "the embedded broker evicted the oldest events of partition {p}: use more --partitions or fewer --rows"
@@ -204,7 +206,10 @@ fn check_nothing_evicted(
 fn ceiling(opts: &SyntheticOptions, dir: &std::path::Path) -> Result<Duration, Error> {
     let ticks: Vec<Tick> = Synthetic::new(opts.clone()).collect();
     let layout = TableLayout::default();
-    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", dir.display()));
+    let io = |source| Error::File {
+        path: dir.to_path_buf(),
+        source,
+    };
     let started = Instant::now();
     for (chunk_no, chunk) in ticks.chunks(FLUSH_ROWS).enumerate() {
         let mut files: HashMap<String, TickBatchBuilder> = HashMap::new();
@@ -215,7 +220,8 @@ fn ceiling(opts: &SyntheticOptions, dir: &std::path::Path) -> Result<Duration, E
                 .push(t, 0, (chunk_no * FLUSH_ROWS + i) as i64);
         }
         for (d, mut b) in files {
-            let bytes = writer::encode(&[b.finish()]).map_err(|e| Error::Other(e.to_string()))?;
+            let bytes = writer::encode(&[b.finish()])
+                .map_err(|e| Error::Bench(format!("encoding Parquet: {e}")))?;
             let path = dir.join(TABLE_DIR).join(d);
             std::fs::create_dir_all(&path).map_err(io)?;
             std::fs::write(

@@ -43,7 +43,7 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
         );
     }
 
-    let rt = super::sql::runtime()?;
+    let rt = super::runtime(None)?;
     let url = lake.display().to_string();
     rt.block_on(async {
         let engine = LocalEngine::open(&url).await?;
@@ -75,7 +75,8 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
     })?;
 
     let sample = scratch.join("sample");
-    write_sample_lake(&args.file, &sample)?;
+    write_sample_lake(&args.file, &sample)
+        .map_err(|e| Error::Bench(format!("writing the sample lake: {e}")))?;
     let mut times = Vec::new();
     for _ in 0..5 {
         times.push(start_to_first_row(&sample)?);
@@ -114,8 +115,7 @@ fn build_synthetic(lake: &Path, rows: u64, symbols: u64) -> Result<(u64, u64), E
 
 /// Runs this executable's `sql -c` and times until the first data row is on its stdout.
 fn start_to_first_row(lake: &Path) -> Result<Duration, Error> {
-    let exe: PathBuf =
-        std::env::current_exe().map_err(|e| Error::Other(format!("own executable: {e}")))?;
+    let exe: PathBuf = std::env::current_exe().map_err(Error::io("finding this executable"))?;
     let start = Instant::now();
     let mut child = Command::new(exe)
         .args(["-q", "sql", "--format", "csv", "--lake"])
@@ -127,7 +127,7 @@ fn start_to_first_row(lake: &Path) -> Result<Duration, Error> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::Other(format!("starting stocklake sql: {e}")))?;
+        .map_err(Error::io("starting stocklake sql"))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
@@ -135,9 +135,9 @@ fn start_to_first_row(lake: &Path) -> Result<Duration, Error> {
     while seen.iter().filter(|b| **b == b'\n').count() < 2 {
         let n = stdout
             .read(&mut buf)
-            .map_err(|e| Error::Other(format!("reading stocklake sql: {e}")))?;
+            .map_err(Error::io("reading the output of stocklake sql"))?;
         if n == 0 {
-            return Err(Error::Other("stocklake sql printed no rows".into()));
+            return Err(Error::Bench("stocklake sql printed no rows".into()));
         }
         seen.extend_from_slice(&buf[..n]);
     }

@@ -1,19 +1,22 @@
 //! `stocklake compare`: each query of the given files and folders on the local engine, against
-//! its saved Athena result; one report per query, exit 0 / 1 (mismatch) / 2 (a side failed).
+//! its saved Athena result; one report per query, exit 0 (all agree) or 1 (a mismatch, or a side
+//! that could not run).
 
 use crate::Error;
 use crate::cli::CompareArgs;
 use crate::compare::offline::Against;
-use crate::compare::{CompareError, report, run};
-use crate::config::Settings;
+use crate::compare::{CompareError, run};
 use crate::engine::statements;
+use crate::script;
+use crate::settings::{self, Settings};
 
 pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
-    let saved = super::sql::queries_from_paths(&args.paths)?;
+    let saved = script::queries_from_paths(&args.paths)?;
     let against = Against::open(&args.against).map_err(CompareError::from)?;
-    let lake = args.lake.as_deref().unwrap_or(&settings.lake.url);
-    let tol = args.tolerance.tolerance();
-    let rt = super::sql::runtime()?;
+    let lake = settings.lake_url(args.lake.as_ref());
+    let tol = settings::tolerance(&args.tolerance);
+    let cancel = crate::signal::stop_flag();
+    let rt = super::runtime(None)?;
     let mut comparisons = Vec::new();
     let mut failures = Vec::new();
     rt.block_on(async {
@@ -22,28 +25,23 @@ pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
             let Some(stmt) = statements::split(&q.sql).pop() else {
                 continue;
             };
-            match run::against_saved(lake, &against, &q.name, &stmt.text, args.as_of, tol).await {
+            let c = run::against_saved(
+                &lake, &against, &q.name, &stmt.text, args.as_of, tol, cancel,
+            );
+            match c.await {
                 Ok(c) => comparisons.push(c),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", crate::report::chain(&e));
                     failures.push(e);
                 }
             }
         }
     });
     let stdout = std::io::stdout();
-    report::write(&mut stdout.lock(), &comparisons, args.format)
-        .map_err(|e| Error::Other(format!("writing the report: {e}")))?;
-    if let Some(e) = failures.into_iter().next() {
-        return Err(e.into());
+    let written = script::write_comparisons(&mut stdout.lock(), &comparisons, args.format);
+    match failures.into_iter().next() {
+        // Printed above, with the others: the exit status is what is left to say.
+        Some(e) => Err(e.into()),
+        None => written,
     }
-    let mismatched = comparisons.iter().filter(|c| !c.agree).count();
-    if mismatched > 0 {
-        return Err(CompareError::Mismatch {
-            mismatched,
-            total: comparisons.len(),
-        }
-        .into());
-    }
-    Ok(())
 }

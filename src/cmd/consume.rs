@@ -3,38 +3,20 @@
 use std::time::Instant;
 
 use crate::cli::ConsumeArgs;
-use crate::config::Settings;
 use crate::error::Error;
-use crate::kafka::consumer::{ConsumeOptions, ConsumeStats, LakeConsumer};
+use crate::kafka::consumer::{ConsumeStats, LakeConsumer};
 use crate::lake::{Lake, TableLayout, ensure_layout};
+use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), Error> {
-    let kafka = settings.kafka_settings(&args.kafka);
-    let opts = ConsumeOptions {
-        topic: settings.topic(&args.kafka),
-        group: args
-            .group
-            .clone()
-            .unwrap_or_else(|| settings.kafka.group.clone()),
-        flush_rows: args.flush_rows.max(1),
-        flush_bytes: args.flush_bytes.max(1),
-        flush_interval: args.flush_interval,
-        max_event_bytes: args.max_event_bytes,
-        exit_when_idle: args.exit_when_idle,
-        max_events: args.max_events,
-    };
-    let lake_url = args
-        .lake
-        .clone()
-        .unwrap_or_else(|| settings.lake.url.clone());
+    let kafka = settings.kafka(&args.kafka);
+    let opts = settings.consume(args);
+    let lake_url = settings.lake_url(args.lake.as_ref());
     let wanted = (!args.partition_by.is_empty()).then(|| TableLayout {
         partition_by: dedup(&args.partition_by),
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("starting the I/O runtime: {e}")))?;
+    // Two workers: one encodes a flush while the other does the lake I/O.
+    let rt = super::runtime(Some(2))?;
     let lake = rt.block_on(Lake::open(&lake_url))?;
     let layout = rt.block_on(ensure_layout(&lake, wanted))?;
     let mut consumer = LakeConsumer::new(
@@ -45,10 +27,7 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         rt.handle().clone(),
     )?;
     if args.register_partitions {
-        let database = args
-            .database
-            .clone()
-            .unwrap_or_else(|| settings.athena.database.clone());
+        let database = settings.database(args.database.as_ref());
         consumer.on_new_partitions(glue_registrar(&rt, &lake, layout, database)?);
     }
     if !quiet {
@@ -85,7 +64,7 @@ fn glue_registrar(
     database: String,
 ) -> Result<crate::kafka::consumer::PartitionHook, Error> {
     use crate::catalog::{TableSpec, ensure_database, ensure_table, register_partition};
-    let glue_err = |e: crate::catalog::CatalogError| Error::Other(e.to_string());
+    let glue_err = Error::from;
     let glue = rt.block_on(async { aws_sdk_glue::Client::new(&crate::aws::sdk_config().await) });
     let spec = TableSpec::new(&database, lake.url.as_str(), layout);
     rt.block_on(ensure_database(&glue, &database))

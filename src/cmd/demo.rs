@@ -69,7 +69,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
     ));
 
     // 3. Consume into the lake.
-    let rt = super::sql::runtime()?;
+    let rt = super::runtime(None)?;
     let lake = rt.block_on(Lake::open(&args.lake))?;
     let layout = rt.block_on(ensure_layout(&lake, None))?;
     let opts = ConsumeOptions {
@@ -104,22 +104,30 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
     ));
 
     // 4. Every saved query.
-    let saved = queries::load(queries::default_dir().as_deref())?;
+    let saved = queries::load(crate::settings::queries_dir(None).as_deref())?;
     say(format!(
         "4/4 running {} saved queries on the lake (first {} rows of each)\n",
         saved.len(),
         args.maxrows
     ));
-    let show = super::sql::ShowOptions {
+    let show = crate::script::Show {
         format: OutputFormat::Table,
         max_rows: Some(args.maxrows),
         timing: !quiet,
+        tolerance: Default::default(),
+        cancel: stop,
     };
     rt.block_on(async {
-        let engine = Engine::connect(EngineKind::Local, lake.url.as_str()).await?;
+        let engine = Engine::connect(
+            EngineKind::Local,
+            lake.url.as_str(),
+            Default::default(),
+            None,
+        )
+        .await?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        super::sql::run_saved_queries(&engine, &saved, show, quiet, &mut out).await?;
+        crate::script::run_saved_queries(&engine, &saved, show, quiet, &mut out).await?;
         out.flush().ok();
         Ok::<(), Error>(())
     })?;

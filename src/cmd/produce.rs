@@ -3,17 +3,17 @@
 use std::time::Instant;
 
 use crate::cli::ProduceArgs;
-use crate::config::Settings;
 use crate::error::Error;
 use crate::kafka::producer::{Progress, produce};
 use crate::kafka::{ProduceSummary, Producer};
+use crate::settings::Settings;
 use crate::source::{
     CsvOptions, OnError, Pacer, Pacing, Replay, Synthetic, SyntheticOptions, load_csv_files,
 };
 use crate::tick::{MS_PER_DAY, parse_iso_millis};
 
 pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), Error> {
-    let kafka = settings.kafka_settings(&args.kafka);
+    let kafka = settings.kafka(&args.kafka);
     let topic = settings.topic(&args.kafka);
     let pacing = pacing(args)?;
 

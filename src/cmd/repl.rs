@@ -2,39 +2,44 @@
 
 use crate::Error;
 use crate::cli::ReplArgs;
-use crate::config::Settings;
+use crate::settings::{self, Settings};
 
 pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Error> {
+    let q = &args.query;
     let opts = crate::repl::ReplOptions {
-        lake: super::sql::lake_url(settings, &args.query).to_string(),
-        engine: args.query.engine,
-        format: args.query.format,
-        max_rows: args.query.maxrows,
+        lake: settings.lake_url(q.lake.as_ref()),
+        engine: q.engine,
+        format: q.format,
+        max_rows: q.maxrows,
         timing: !quiet,
-        queries_dir: args
-            .queries
-            .clone()
-            .or_else(crate::engine::queries::default_dir),
-        history: args
-            .history
-            .clone()
-            .or_else(crate::repl::default_history_path),
-        athena: crate::engine::athena::AthenaSettings {
-            quiet,
-            ..crate::engine::athena::AthenaSettings::resolve(settings, &args.query.athena, None)
-        },
-        tolerance: args.query.tolerance.tolerance(),
+        queries_dir: settings::queries_dir(args.queries.as_ref()),
+        history: settings::history_file(args.history.as_ref()),
+        athena: settings.athena(&q.athena),
+        tolerance: settings::tolerance(&q.tolerance),
     };
-    crate::repl::run(opts)
+    run_with(opts, quiet)
 }
 
-/// The REPL on a lake with default settings (what `demo --repl` ends in).
+/// The shell with these options, Ctrl-C cancelling the running statement (`demo --repl` ends in
+/// it too).
+pub fn run_with(opts: crate::repl::ReplOptions, quiet: bool) -> Result<(), Error> {
+    let rt = super::runtime(None)?;
+    crate::repl::run(opts, &rt, super::spinner(quiet), crate::signal::stop_flag())
+}
+
+/// The shell on `lake` with every other option at its default (what `demo --repl` ends in).
 pub fn run_on(lake: &str, quiet: bool) -> Result<(), Error> {
-    use clap::Parser;
-    let cli = crate::cli::Cli::try_parse_from(["stocklake", "repl", "--lake", lake])
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    match cli.command {
-        crate::cli::Command::Repl(args) => run(&Settings::default(), &args, quiet),
-        _ => unreachable!("parsed a repl command line"),
-    }
+    let settings = Settings::default();
+    let opts = crate::repl::ReplOptions {
+        lake: lake.to_string(),
+        engine: crate::engine::EngineKind::Local,
+        format: crate::print::OutputFormat::default(),
+        max_rows: None,
+        timing: !quiet,
+        queries_dir: settings::queries_dir(None),
+        history: settings::history_file(None),
+        athena: settings.athena(&crate::cli::AthenaArgs::default()),
+        tolerance: crate::compare::Tolerance::default(),
+    };
+    run_with(opts, quiet)
 }

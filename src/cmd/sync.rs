@@ -7,9 +7,9 @@ use crate::sync::{SyncEvent, sync};
 
 pub fn run(args: &SyncArgs, quiet: bool) -> Result<(), Error> {
     let src = S3Url::parse(&args.source).map_err(|e| Error::Usage(e.to_string()))?;
-    super::catalog::runtime()?.block_on(async {
+    super::runtime(None)?.block_on(async {
         let config = sdk_config().await;
-        let store = s3_store(&config, &src.bucket).map_err(|e| Error::Other(e.to_string()))?;
+        let store = s3_store(&config, &src.bucket)?;
         let bar = super::progress_bar(
             quiet,
             Some(0),
@@ -31,8 +31,7 @@ pub fn run(args: &SyncArgs, quiet: bool) -> Result<(), Error> {
             crate::signal::stop_flag(),
             &mut on_event,
         )
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?;
+        .await?;
         bar.finish_and_clear();
         for key in &report.skipped {
             tracing::warn!("skipped {key}: not a safe local file name");
@@ -44,9 +43,7 @@ pub fn run(args: &SyncArgs, quiet: bool) -> Result<(), Error> {
             );
         }
         if report.interrupted {
-            return Err(Error::Other(
-                "interrupted; run the same command again to finish".into(),
-            ));
+            return Err(crate::sync::SyncError::Interrupted.into());
         }
         Ok(())
     })

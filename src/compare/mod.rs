@@ -24,17 +24,17 @@ const LOOKAHEAD: usize = 16;
 /// Why a comparison could not be made or did not agree.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    /// Results disagree (exit status 1).
+    /// Results disagree.
     #[error("{mismatched} of {total} comparisons disagree")]
     Mismatch { mismatched: usize, total: usize },
-    /// A side could not produce a result (exit status 2).
+    /// A side could not produce a result.
     #[error("{what}: the {side} side could not run: {message}")]
     SideFailed {
         what: String,
         side: String,
         message: String,
     },
-    /// No saved result to compare a query against (exit status 2).
+    /// No saved result to compare a query against.
     #[error("{query}: no saved result in {against} (looked for its SQL text and for {looked})")]
     NoSavedResult {
         query: String,
@@ -43,15 +43,6 @@ pub enum CompareError {
     },
     #[error(transparent)]
     Saved(#[from] offline::OfflineError),
-}
-
-impl CompareError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CompareError::Mismatch { .. } => 1,
-            _ => 2,
-        }
-    }
 }
 
 /// What is known about where one side's result came from.

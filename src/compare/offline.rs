@@ -13,7 +13,7 @@ use super::SideFacts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -1,6 +1,8 @@
 //! Comparisons that run queries: a statement on both engines at once, or the local engine
 //! against a saved Athena result; each side's lake state and run time go into the report.
 
+use std::sync::atomic::AtomicBool;
+
 use super::offline::{self, Against};
 use super::{CompareError, Comparison, Side, SideFacts, Tolerance, compare, orders_output};
 use crate::engine::athena::AthenaEngine;
@@ -14,20 +16,20 @@ fn failed(what: &str, side: &str, e: EngineError) -> CompareError {
     }
 }
 
-/// Runs `sql` on the local engine and reads the lake state it saw.
+/// Runs `sql` on the local engine (until done or `cancel`) and reads the lake state it saw.
 async fn run_local(
     local: &LocalEngine,
     what: &str,
     sql: &str,
+    cancel: &AtomicBool,
 ) -> Result<(QueryOutput, SideFacts), CompareError> {
-    let out = local
-        .query(sql)
+    let out = crate::engine::cancellable(local.query(sql), cancel, "local")
         .await
         .map_err(|e| failed(what, "local", e))?;
     let lake = match local.lake_state().await {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!("reading the lake state: {e}");
+            tracing::warn!("reading the lake state: {}", crate::report::chain(&e));
             None
         }
     };
@@ -41,16 +43,21 @@ async fn run_local(
     Ok((out, facts))
 }
 
-/// Runs `sql` on both engines at once and compares the results; also returns the local result.
+/// Runs `sql` on both engines at once (until done or `cancel`) and compares the results; also
+/// returns the local result.
 pub async fn run_both(
     local: &LocalEngine,
     athena: &AthenaEngine,
     what: &str,
     sql: &str,
     tol: Tolerance,
+    cancel: &AtomicBool,
 ) -> Result<(Comparison, QueryOutput), CompareError> {
     let submitted = chrono::Utc::now();
-    let (l, a) = tokio::join!(run_local(local, what, sql), athena.query(sql));
+    let (l, a) = tokio::join!(
+        run_local(local, what, sql, cancel),
+        athena.query(sql, cancel)
+    );
     let (lout, lfacts) = l?;
     let aout = a.map_err(|e| failed(what, "athena", e))?;
     let afacts = SideFacts {
@@ -102,8 +109,8 @@ impl std::str::FromStr for AsOf {
     }
 }
 
-/// Runs the query `name` (text `sql`) on the local engine over `lake` and compares it with
-/// its saved result in `against`.
+/// Runs the query `name` (text `sql`) on the local engine over `lake` (until done or `cancel`)
+/// and compares it with its saved result in `against`.
 pub async fn against_saved(
     lake: &str,
     against: &Against,
@@ -111,6 +118,7 @@ pub async fn against_saved(
     sql: &str,
     as_of: AsOf,
     tol: Tolerance,
+    cancel: &AtomicBool,
 ) -> Result<Comparison, CompareError> {
     let entry = against
         .find(name, sql)
@@ -147,7 +155,7 @@ pub async fn against_saved(
     let local = LocalEngine::open_as_of(lake, pin)
         .await
         .map_err(|e| failed(name, "local", e))?;
-    let (lout, lfacts) = run_local(&local, name, sql).await?;
+    let (lout, lfacts) = run_local(&local, name, sql, cancel).await?;
     Ok(compare(
         name,
         &Side {

@@ -28,28 +28,12 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
-/// When two floats agree: `|a - b| <= abs` or `|a - b| <= rel × max(|a|, |b|)`.
+/// When two floats agree: `|a - b| <= abs` or `|a - b| <= rel × max(|a|, |b|)`. The default is
+/// in `crate::settings::defaults`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Tolerance {
     pub rel: f64,
     pub abs: f64,
-}
-
-impl Tolerance {
-    /// Relative 1e-9: about 6 decimal digits of slack left in a double's 15-16, enough for
-    /// sums and averages taken in a different order by another engine.
-    pub const DEFAULT_REL: f64 = 1e-9;
-    /// Absolute 1e-12: values this close to zero (e.g. a return of 0 computed as 1e-17) agree.
-    pub const DEFAULT_ABS: f64 = 1e-12;
-}
-
-impl Default for Tolerance {
-    fn default() -> Self {
-        Tolerance {
-            rel: Self::DEFAULT_REL,
-            abs: Self::DEFAULT_ABS,
-        }
-    }
 }
 
 /// The kind of value, for type reports ("text vs number").

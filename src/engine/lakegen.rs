@@ -157,7 +157,10 @@ pub fn write_lake(
 }
 
 /// The sample lake: `csv` (e.g. data/stocks.csv) loaded and written with the default layout.
-pub fn write_sample_lake(csv: &Path, root: &Path) -> Result<(u64, u64), crate::Error> {
+pub fn write_sample_lake(
+    csv: &Path,
+    root: &Path,
+) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
     let (ticks, _) =
         crate::source::load_csv_files(&[csv.to_path_buf()], &crate::source::CsvOptions::default())?;
     Ok(write_lake(root, TableLayout::default(), ticks, 1_000_000)?)

@@ -5,10 +5,21 @@
 pub mod athena;
 pub mod saved;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+
+/// Where a running query reports how it is doing (Athena: state, seconds, data scanned). The
+/// command line draws it as a spinner on stderr; the core never draws anything itself.
+pub trait Progress: Send + Sync {
+    /// The query's status line changed.
+    fn status(&self, line: &str);
+    /// The query is over (whatever the outcome): clear the status line.
+    fn done(&self);
+}
 
 /// Which engine runs a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,26 +93,25 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Opens the engine `kind` over the lake at `lake_url` (Athena with default settings).
-    pub async fn connect(kind: EngineKind, lake_url: &str) -> Result<Engine, EngineError> {
-        Self::connect_with(kind, lake_url, athena::AthenaSettings::default()).await
-    }
-
-    /// Opens the engine `kind`: the local one over `lake_url`, Athena with `settings`.
-    pub async fn connect_with(
+    /// Opens the engine `kind`: the local one over `lake_url`, Athena with `settings`,
+    /// reporting to `progress`.
+    pub async fn connect(
         kind: EngineKind,
         lake_url: &str,
         settings: athena::AthenaSettings,
+        progress: Option<Arc<dyn Progress>>,
     ) -> Result<Engine, EngineError> {
+        let athena = || async {
+            Box::new(
+                athena::AthenaEngine::new(settings.clone())
+                    .await
+                    .with_progress(progress.clone()),
+            )
+        };
         Ok(match kind {
             EngineKind::Local => Engine::Local(LocalEngine::open(lake_url).await?),
-            EngineKind::Athena => {
-                Engine::Athena(Box::new(athena::AthenaEngine::new(settings).await))
-            }
-            EngineKind::Both => Engine::Both(
-                LocalEngine::open(lake_url).await?,
-                Box::new(athena::AthenaEngine::new(settings).await),
-            ),
+            EngineKind::Athena => Engine::Athena(athena().await),
+            EngineKind::Both => Engine::Both(LocalEngine::open(lake_url).await?, athena().await),
         })
     }
 
@@ -113,12 +123,14 @@ impl Engine {
         }
     }
 
-    /// Runs one statement (with `Both`, on the local engine only: comparing is
-    /// [`crate::compare::run_both`]'s job).
-    pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
+    /// Runs one statement until it finishes or `cancel` is set (with `Both`, on the local
+    /// engine only: comparing is the caller's job).
+    pub async fn query(&self, sql: &str, cancel: &AtomicBool) -> Result<QueryOutput, EngineError> {
         match self {
-            Engine::Local(e) | Engine::Both(e, _) => e.query(sql).await,
-            Engine::Athena(e) => e.query(sql).await,
+            Engine::Local(e) | Engine::Both(e, _) => {
+                cancellable(e.query(sql), cancel, "local").await
+            }
+            Engine::Athena(e) => e.query(sql, cancel).await,
         }
     }
 
@@ -146,5 +158,22 @@ impl std::fmt::Display for EngineKind {
             EngineKind::Athena => "athena",
             EngineKind::Both => "both",
         })
+    }
+}
+
+/// Runs `work` until it finishes or `cancel` is set; dropping the future stops a local query.
+pub async fn cancellable<T>(
+    work: impl Future<Output = Result<T, EngineError>>,
+    cancel: &AtomicBool,
+    engine: &'static str,
+) -> Result<T, EngineError> {
+    let stop = async {
+        while !cancel.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = stop => Err(EngineError::Cancelled { engine }),
     }
 }

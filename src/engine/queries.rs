@@ -101,12 +101,6 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<SavedQuery>, LakeError> {
     }
 }
 
-/// The default folder: `./queries` when it exists.
-pub fn default_dir() -> Option<PathBuf> {
-    let d = PathBuf::from("queries");
-    d.is_dir().then_some(d)
-}
-
 /// Finds a saved query by name (with or without `.sql`).
 pub fn find<'a>(queries: &'a [SavedQuery], name: &str) -> Option<&'a SavedQuery> {
     let name = name.strip_suffix(".sql").unwrap_or(name);

@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 use super::athena::convert::{self, ColumnMeta};
 use super::{QueryInfo, QueryOutput};
 
-/// The store's default folder, relative to the working directory.
-pub const DEFAULT_DIR: &str = ".stocklake/athena";
-
 /// Everything known about a saved result besides its rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedMeta {
@@ -35,7 +32,7 @@ pub struct SavedMeta {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

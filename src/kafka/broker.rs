@@ -19,7 +19,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka_sys as rdsys;
 
-use crate::error::KafkaError;
+use super::error::KafkaError;
 
 #[derive(Debug, Clone)]
 pub struct BrokerOptions {

@@ -3,7 +3,7 @@
 
 use rdkafka::ClientConfig;
 
-use crate::error::KafkaError;
+use super::error::KafkaError;
 
 /// Where the cluster is and what to pass through to librdkafka.
 #[derive(Debug, Clone)]
@@ -12,15 +12,6 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// `-X key=value` properties, applied last so they override every default.
     pub properties: Vec<(String, String)>,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        KafkaSettings {
-            brokers: "localhost:9092".into(),
-            properties: Vec::new(),
-        }
-    }
 }
 
 /// Parses one `key=value` librdkafka property.

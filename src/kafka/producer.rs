@@ -13,7 +13,7 @@ use rdkafka::producer::{
 };
 
 use super::config::{KafkaSettings, client_err};
-use crate::error::KafkaError;
+use super::error::KafkaError;
 use crate::source::Pacer;
 use crate::tick::Tick;
 

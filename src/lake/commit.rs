@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::LakeError;
 use super::layout::STATE_DIR;
 use super::store::Lake;
-use crate::error::LakeError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {

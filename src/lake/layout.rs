@@ -90,14 +90,6 @@ pub struct TableLayout {
     pub partition_by: Vec<PartitionKey>,
 }
 
-impl Default for TableLayout {
-    fn default() -> Self {
-        TableLayout {
-            partition_by: vec![PartitionKey::Symbol],
-        }
-    }
-}
-
 impl TableLayout {
     /// Whether the `symbol` column lives in the files (false when it is a partition key).
     pub fn symbol_in_file(&self) -> bool {

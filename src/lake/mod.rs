@@ -2,13 +2,15 @@
 //! the exactly-once commit protocol (docs/exactly-once.md) and quarantined events.
 
 pub mod commit;
+pub mod error;
 pub mod layout;
 pub mod rejects;
 pub mod store;
 pub mod writer;
 
+pub use error::LakeError;
 pub use layout::{PartitionKey, TableLayout};
-pub use store::{Lake, LakeError, lake_location};
+pub use store::{Lake, lake_location};
 
 /// The table's saved layout, if any writer has saved one.
 pub async fn load_layout(lake: &Lake) -> Result<Option<TableLayout>, LakeError> {

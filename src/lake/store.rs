@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-pub use crate::error::LakeError;
+pub use super::error::LakeError;
 use url::Url;
 
 /// An opened lake: the store and the root prefix inside it.

@@ -7,16 +7,19 @@ pub mod meta;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
 use crate::Error;
-use crate::cmd::sql::{ShowOptions, SqlSource, run_source, runtime};
 use crate::engine::queries::{self, SavedQuery};
-use crate::engine::{Engine, EngineKind};
+use crate::engine::statements;
+use crate::engine::{Engine, EngineKind, Progress};
 use crate::print::OutputFormat;
+use crate::script::{self, Show};
 use helper::{Names, ReplHelper};
 use meta::Meta;
 
@@ -38,15 +41,14 @@ pub struct ReplOptions {
     pub tolerance: crate::compare::Tolerance,
 }
 
-/// `~/.stocklake_history`.
-pub fn default_history_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".stocklake_history"))
-}
-
-struct Session {
-    rt: tokio::runtime::Runtime,
+struct Session<'a> {
+    rt: &'a tokio::runtime::Runtime,
     engine: Engine,
     opts: ReplOptions,
+    /// Where Athena reports a running query.
+    progress: Option<Arc<dyn Progress>>,
+    /// Set by Ctrl-C: stops the running statement; cleared before each input.
+    cancel: &'a AtomicBool,
     /// The last SQL statement run, for `\compare`.
     last_sql: Option<String>,
 }
@@ -56,13 +58,24 @@ enum Flow {
     Quit,
 }
 
-impl Session {
-    fn show(&self) -> ShowOptions {
-        ShowOptions {
+impl Session<'_> {
+    fn show(&self) -> Show<'_> {
+        Show {
             format: self.opts.format,
             max_rows: self.opts.max_rows,
             timing: self.opts.timing,
+            tolerance: self.opts.tolerance,
+            cancel: self.cancel,
         }
+    }
+
+    fn connect(&self, kind: EngineKind) -> Result<Engine, Error> {
+        Ok(self.rt.block_on(Engine::connect(
+            kind,
+            &self.opts.lake,
+            self.opts.athena.clone(),
+            self.progress.clone(),
+        ))?)
     }
 
     fn saved(&self) -> Result<Vec<SavedQuery>, Error> {
@@ -95,35 +108,14 @@ impl Session {
         if let Some(last) = statements::split(text).pop() {
             self.last_sql = Some(last.text);
         }
-        crate::signal::reset();
-        let source = SqlSource {
-            origin: origin.to_string(),
-            text: text.to_string(),
-        };
+        self.cancel.store(false, Ordering::SeqCst);
         let show = self.show();
-        let tol = self.opts.tolerance;
         let result = self.rt.block_on(async {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            if let Engine::Both(local, athena) = &self.engine {
-                for stmt in statements::split(&source.text) {
-                    let what = format!("{origin} statement {}", stmt.index);
-                    crate::cmd::sql::compare_statement(
-                        local,
-                        athena,
-                        &what,
-                        &stmt.text,
-                        tol,
-                        show.format,
-                        &mut out,
-                    )
-                    .await?;
-                }
-                return Ok(());
-            }
-            run_source(&self.engine, &source, show, &mut out).await
+            script::run_text(&self.engine, origin, text, show, &mut out).await
         });
-        crate::signal::reset();
+        self.cancel.store(false, Ordering::SeqCst);
         result
     }
 
@@ -173,12 +165,7 @@ impl Session {
                 if let Some(kind) = kind
                     && kind != self.engine.kind()
                 {
-                    let engine = self.rt.block_on(Engine::connect_with(
-                        kind,
-                        &self.opts.lake,
-                        self.opts.athena.clone(),
-                    ))?;
-                    self.engine = engine;
+                    self.engine = self.connect(kind)?;
                     self.opts.engine = kind;
                 }
                 println!("engine {}", self.engine.kind());
@@ -197,33 +184,20 @@ impl Session {
         let engine = if let Engine::Both(..) = self.engine {
             &self.engine
         } else {
-            both = self.rt.block_on(Engine::connect_with(
-                EngineKind::Both,
-                &self.opts.lake,
-                self.opts.athena.clone(),
-            ))?;
+            both = self.connect(EngineKind::Both)?;
             &both
         };
         let Engine::Both(local, athena) = engine else {
-            return Err(Error::Other("\\compare: no second engine".into()));
+            unreachable!("connect(Both) opens both engines");
         };
-        crate::signal::reset();
-        let (tol, format) = (self.opts.tolerance, self.opts.format);
+        self.cancel.store(false, Ordering::SeqCst);
+        let show = self.show();
         let result = self.rt.block_on(async {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            crate::cmd::sql::compare_statement(
-                local,
-                athena,
-                "last statement",
-                &sql,
-                tol,
-                format,
-                &mut out,
-            )
-            .await
+            script::compare_statement(local, athena, "last statement", &sql, show, &mut out).await
         });
-        crate::signal::reset();
+        self.cancel.store(false, Ordering::SeqCst);
         result.map(|_| ())
     }
 
@@ -279,30 +253,41 @@ impl Session {
         match result {
             Ok(flow) => flow,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::report::chain(&e));
                 Flow::Continue
             }
         }
     }
 }
 
-/// Runs the shell until `\q` or end of input.
-pub fn run(opts: ReplOptions) -> Result<(), Error> {
-    let rt = runtime()?;
-    let engine = rt.block_on(Engine::connect_with(
+/// Runs the shell until `\q` or end of input. Setting `cancel` (Ctrl-C) stops the running
+/// statement, not the session.
+pub fn run(
+    opts: ReplOptions,
+    rt: &tokio::runtime::Runtime,
+    progress: Option<Arc<dyn Progress>>,
+    cancel: &AtomicBool,
+) -> Result<(), Error> {
+    let engine = rt.block_on(Engine::connect(
         opts.engine,
         &opts.lake,
         opts.athena.clone(),
+        progress.clone(),
     ))?;
     let mut session = Session {
         rt,
         engine,
         opts,
+        progress,
+        cancel,
         last_sql: None,
     };
     let config = Config::builder().auto_add_history(false).build();
     let mut editor: Editor<ReplHelper, FileHistory> =
-        Editor::with_config(config).map_err(|e| Error::Other(format!("terminal: {e}")))?;
+        Editor::with_config(config).map_err(|e| Error::Io {
+            what: "opening the terminal".into(),
+            source: readline_io(e),
+        })?;
     editor.set_helper(Some(ReplHelper {
         names: session.names(),
     }));
@@ -317,7 +302,7 @@ pub fn run(opts: ReplOptions) -> Result<(), Error> {
         );
     }
     loop {
-        crate::signal::reset();
+        cancel.store(false, Ordering::SeqCst);
         match editor.readline("stocklake> ") {
             Ok(input) => {
                 if !statements::has_code(&input) && !input.trim_start().starts_with('\\') {
@@ -333,15 +318,30 @@ pub fn run(opts: ReplOptions) -> Result<(), Error> {
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(Error::Other(format!("reading input: {e}"))),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: "reading input".into(),
+                    source: readline_io(e),
+                });
+            }
         }
     }
     if let Some(h) = &session.opts.history
         && let Err(e) = editor.save_history(h)
     {
-        tracing::warn!("could not save history to {}: {e}", h.display());
+        tracing::warn!(
+            "could not save history to {}: {}",
+            h.display(),
+            crate::report::chain(&e)
+        );
     }
     Ok(())
 }
 
-use crate::engine::statements;
+/// rustyline's error as the I/O error it wraps (or one that says it).
+fn readline_io(e: ReadlineError) -> std::io::Error {
+    match e {
+        ReadlineError::Io(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    }
+}

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{FilePos, SourceError};
+use super::error::{FilePos, SourceError};
 use crate::tick::{Tick, days_from_civil, days_in_month, parse_iso_millis};
 
 /// The CSV layouts stocklake recognises.

@@ -2,10 +2,12 @@
 //! generator, and the ordering and pacing that make a replay look like a live feed.
 
 pub mod csv;
+pub mod error;
 pub mod pace;
 pub mod synthetic;
 
 pub use self::csv::{CsvOptions, Layout, LoadReport, OnError, load_csv_files};
+pub use self::error::{FilePos, SourceError};
 pub use self::pace::{Pacer, Pacing};
 pub use self::synthetic::{Synthetic, SyntheticOptions};
 

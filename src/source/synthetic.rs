@@ -4,7 +4,7 @@
 //! The random numbers come from our own xoshiro256** and Box-Muller code, so a seed gives the
 //! same stream on every platform and every version of every dependency.
 
-use crate::tick::{MS_PER_DAY, Tick, days_from_civil};
+use crate::tick::{MS_PER_DAY, Tick};
 
 #[derive(Debug, Clone)]
 pub struct SyntheticOptions {
@@ -17,18 +17,6 @@ pub struct SyntheticOptions {
     pub interval_ms: i64,
     /// Event time of the first bar (ms since the epoch); a weekday at 00:00 UTC is a good start.
     pub start_ms: i64,
-}
-
-impl Default for SyntheticOptions {
-    fn default() -> Self {
-        SyntheticOptions {
-            symbols: 5,
-            rows: 10_000,
-            seed: 7,
-            interval_ms: MS_PER_DAY,
-            start_ms: days_from_civil(2020, 1, 2) * MS_PER_DAY,
-        }
-    }
 }
 
 /// xoshiro256** seeded through splitmix64.

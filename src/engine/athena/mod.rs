@@ -5,9 +5,10 @@
 //! (see [`super::saved`]).
 
 pub mod convert;
+pub mod pages;
 
-use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,17 +16,19 @@ use aws_config::SdkConfig;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::error::DisplayErrorContext;
 use aws_sdk_athena::types::{
-    ColumnNullable, QueryExecutionContext, QueryExecutionState, QueryExecutionStatus,
-    ResultConfiguration, StatementType,
+    QueryExecutionContext, QueryExecutionState, QueryExecutionStatus, ResultConfiguration,
+    StatementType,
 };
 use object_store::ObjectStoreExt;
 
 pub use convert::{ColumnMeta, Row};
+pub use pages::{Page, PageSource, PagedRows, read_pages};
 
 use super::saved::{SavedMeta, SavedStore};
-use super::{EngineError, QueryInfo, QueryOutput};
+use super::{EngineError, Progress, QueryInfo, QueryOutput};
+use pages::AthenaPages;
 
-const ENGINE: &str = "athena";
+pub(crate) const ENGINE: &str = "athena";
 /// GetQueryResults' page size limit.
 pub const PAGE_ROWS: i32 = 1000;
 /// Athena's price per TB scanned, in US dollars (most regions).
@@ -54,7 +57,7 @@ pub enum Fetch {
     Csv,
 }
 
-/// Where and how queries run.
+/// Where and how queries run (defaults in `crate::settings::defaults`).
 #[derive(Debug, Clone)]
 pub struct AthenaSettings {
     pub workgroup: String,
@@ -65,113 +68,12 @@ pub struct AthenaSettings {
     pub fetch: Fetch,
     /// Where fetched results are saved; None: not saved.
     pub save_dir: Option<PathBuf>,
-    /// No status line on stderr.
-    pub quiet: bool,
     /// First wait between two polls; it grows ×1.5 up to `max_poll`.
     pub first_poll: Duration,
     pub max_poll: Duration,
 }
 
-impl Default for AthenaSettings {
-    fn default() -> Self {
-        let s = crate::config::AthenaSection::default();
-        AthenaSettings {
-            workgroup: s.workgroup,
-            database: s.database,
-            catalog: s.catalog,
-            output: s.output,
-            fetch: Fetch::Auto,
-            save_dir: Some(PathBuf::from(super::saved::DEFAULT_DIR)),
-            quiet: false,
-            first_poll: Duration::from_millis(200),
-            max_poll: Duration::from_secs(2),
-        }
-    }
-}
-
-impl AthenaSettings {
-    /// Settings from the settings file, overridden by flags/env (`args`) and `--database`.
-    pub fn resolve(
-        settings: &crate::config::Settings,
-        args: &crate::cli::AthenaArgs,
-        database: Option<&str>,
-    ) -> AthenaSettings {
-        let a = &settings.athena;
-        AthenaSettings {
-            workgroup: args
-                .workgroup
-                .clone()
-                .unwrap_or_else(|| a.workgroup.clone()),
-            database: database.map_or_else(|| a.database.clone(), str::to_string),
-            catalog: args
-                .data_catalog
-                .clone()
-                .unwrap_or_else(|| a.catalog.clone()),
-            output: args.output.clone().or_else(|| a.output.clone()),
-            fetch: args.fetch.unwrap_or_default(),
-            ..AthenaSettings::default()
-        }
-    }
-}
-
-/// One page of GetQueryResults.
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    pub columns: Vec<ColumnMeta>,
-    pub rows: Vec<Row>,
-    pub next_token: Option<String>,
-}
-
-/// Anything that hands out result pages by token: Athena itself, or a recorded sequence.
-pub trait PageSource {
-    fn page(&mut self, token: Option<String>) -> impl Future<Output = Result<Page, EngineError>>;
-}
-
-/// Rows read by [`read_pages`]; `remaining` is the token of the first unread page when
-/// `first_only` stopped early.
-#[derive(Debug, Clone, Default)]
-pub struct PagedRows {
-    pub columns: Vec<ColumnMeta>,
-    pub rows: Vec<Row>,
-    pub pages: usize,
-    pub remaining: Option<String>,
-}
-
-/// Reads pages until there is no next token (or only the first when `first_only`). The first
-/// row of the first page is dropped when `header` (SELECT results start with the column labels).
-pub async fn read_pages<S: PageSource>(
-    src: &mut S,
-    header: bool,
-    first_only: bool,
-    cancel: &AtomicBool,
-) -> Result<PagedRows, EngineError> {
-    let mut out = PagedRows::default();
-    let mut token = None;
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            return Err(EngineError::Cancelled { engine: ENGINE });
-        }
-        let page = src.page(token.take()).await?;
-        if out.pages == 0 {
-            out.columns = page.columns;
-            let skip = usize::from(header && !page.rows.is_empty());
-            out.rows.extend(page.rows.into_iter().skip(skip));
-        } else {
-            out.rows.extend(page.rows);
-        }
-        out.pages += 1;
-        match page.next_token.filter(|t| !t.is_empty()) {
-            Some(t) if first_only => {
-                out.remaining = Some(t);
-                return Ok(out);
-            }
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
-    }
-}
-
-fn setup(message: impl Into<String>) -> EngineError {
+pub(crate) fn setup(message: impl Into<String>) -> EngineError {
     EngineError::Setup {
         engine: ENGINE,
         message: message.into(),
@@ -226,6 +128,16 @@ pub struct AthenaEngine {
     client: Client,
     config: SdkConfig,
     pub settings: AthenaSettings,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+/// The rows of a finished query and where they were read from.
+struct Fetched {
+    columns: Vec<ColumnMeta>,
+    rows: Vec<Row>,
+    /// The result CSV as Athena wrote it, when rows came from it.
+    csv_text: Option<String>,
+    source: &'static str,
 }
 
 impl AthenaEngine {
@@ -239,64 +151,30 @@ impl AthenaEngine {
             client: Client::new(config),
             config: config.clone(),
             settings,
+            progress: None,
         }
     }
 
-    /// Runs `sql`; the first Ctrl-C (the process-wide stop flag) stops it on Athena.
-    pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
-        self.query_with_cancel(sql, crate::signal::stop_flag())
-            .await
+    /// Reports each running query's state, time and data scanned to `progress`.
+    pub fn with_progress(mut self, progress: Option<Arc<dyn Progress>>) -> AthenaEngine {
+        self.progress = progress;
+        self
     }
 
     /// Runs `sql`; setting `cancel` stops it on Athena (StopQueryExecution) and returns
     /// [`EngineError::Cancelled`].
-    pub async fn query_with_cancel(
-        &self,
-        sql: &str,
-        cancel: &AtomicBool,
-    ) -> Result<QueryOutput, EngineError> {
+    pub async fn query(&self, sql: &str, cancel: &AtomicBool) -> Result<QueryOutput, EngineError> {
         let started = Instant::now();
         let submitted_at = chrono::Utc::now();
         let id = self.start(sql).await?;
-        let status = super::super::cmd::progress_bar(self.settings.quiet, None, "{spinner} {msg}");
-        let finished = self.wait(&id, cancel, started, &status).await;
-        status.finish_and_clear();
+        let finished = self.wait(&id, cancel, started).await;
+        if let Some(p) = &self.progress {
+            p.done();
+        }
         let finished = finished?;
-        let header = finished.statement_type == Some(StatementType::Dml);
-        let csv_location = finished
-            .output_location
-            .clone()
-            .filter(|l| header && l.ends_with(".csv"));
-        let (columns, rows, csv_text, source) = match (self.settings.fetch, &csv_location) {
-            (Fetch::Csv, Some(loc)) => {
-                let columns = self.first_page_columns(&id).await?;
-                let (rows, text) = self.read_csv(loc).await?;
-                (columns, rows, Some(text), "csv")
-            }
-            (Fetch::Csv, None) => {
-                return Err(setup(format!(
-                    "query {id}: no result CSV to read (statement type {:?}, output {:?})",
-                    finished.statement_type, finished.output_location
-                )));
-            }
-            (fetch, _) => {
-                let first_only = fetch == Fetch::Auto && csv_location.is_some();
-                let mut src = AthenaPages {
-                    client: &self.client,
-                    id: &id,
-                };
-                let paged = read_pages(&mut src, header, first_only, cancel).await?;
-                match (&paged.remaining, &csv_location) {
-                    (Some(_), Some(loc)) => {
-                        let (rows, text) = self.read_csv(loc).await?;
-                        (paged.columns, rows, Some(text), "csv")
-                    }
-                    _ => (paged.columns, paged.rows, None, "pages"),
-                }
-            }
-        };
-        let batch =
-            convert::build_batch(&columns, &rows).map_err(|e| setup(format!("query {id}: {e}")))?;
+        let fetched = self.fetch(&id, &finished, cancel).await?;
+        let batch = convert::build_batch(&fetched.columns, &fetched.rows)
+            .map_err(|e| setup(format!("query {id}: {e}")))?;
         let info = QueryInfo {
             engine: ENGINE,
             elapsed: started.elapsed(),
@@ -314,26 +192,64 @@ impl AthenaEngine {
                 submitted_at: submitted_at.to_rfc3339(),
                 elapsed_ms: info.elapsed.as_millis() as u64,
                 bytes_scanned: finished.bytes_scanned,
-                rows: rows.len(),
-                fetched_from: source.to_string(),
-                columns: columns.clone(),
+                rows: fetched.rows.len(),
+                fetched_from: fetched.source.to_string(),
+                columns: fetched.columns.clone(),
             };
-            let text = csv_text.unwrap_or_else(|| {
-                let header: Row = columns.iter().map(|c| Some(c.name.clone())).collect();
-                let mut t = String::new();
-                convert::write_csv(&mut t, std::slice::from_ref(&header));
-                convert::write_csv(&mut t, &rows);
-                t
-            });
-            if let Err(e) = SavedStore::new(dir.clone()).save(&meta, &text) {
-                tracing::warn!("could not save the Athena result of {id}: {e}");
-            }
+            save(dir, &meta, fetched);
         }
         Ok(QueryOutput {
             schema: batch.schema(),
             batches: vec![batch],
             info,
         })
+    }
+
+    /// The rows of a finished query: GetQueryResults pages, or the result CSV (see [`Fetch`]).
+    async fn fetch(
+        &self,
+        id: &str,
+        finished: &Finished,
+        cancel: &AtomicBool,
+    ) -> Result<Fetched, EngineError> {
+        let header = finished.statement_type == Some(StatementType::Dml);
+        let csv_location = finished
+            .output_location
+            .clone()
+            .filter(|l| header && l.ends_with(".csv"));
+        let from_csv = |columns, (rows, text)| Fetched {
+            columns,
+            rows,
+            csv_text: Some(text),
+            source: "csv",
+        };
+        match (self.settings.fetch, &csv_location) {
+            (Fetch::Csv, Some(loc)) => {
+                let columns = self.first_page_columns(id).await?;
+                Ok(from_csv(columns, self.read_csv(loc).await?))
+            }
+            (Fetch::Csv, None) => Err(setup(format!(
+                "query {id}: no result CSV to read (statement type {:?}, output {:?})",
+                finished.statement_type, finished.output_location
+            ))),
+            (fetch, _) => {
+                let first_only = fetch == Fetch::Auto && csv_location.is_some();
+                let mut src = AthenaPages {
+                    client: &self.client,
+                    id,
+                };
+                let paged = read_pages(&mut src, header, first_only, cancel).await?;
+                match (&paged.remaining, &csv_location) {
+                    (Some(_), Some(loc)) => Ok(from_csv(paged.columns, self.read_csv(loc).await?)),
+                    _ => Ok(Fetched {
+                        columns: paged.columns,
+                        rows: paged.rows,
+                        csv_text: None,
+                        source: "pages",
+                    }),
+                }
+            }
+        }
     }
 
     async fn start(&self, sql: &str) -> Result<String, EngineError> {
@@ -372,7 +288,6 @@ impl AthenaEngine {
         id: &str,
         cancel: &AtomicBool,
         started: Instant,
-        status: &indicatif::ProgressBar,
     ) -> Result<Finished, EngineError> {
         let mut delay = self.settings.first_poll;
         loop {
@@ -398,13 +313,14 @@ impl AthenaEngine {
                 .and_then(|s| s.data_scanned_in_bytes())
                 .unwrap_or(0)
                 .max(0) as u64;
-            status.set_message(format!(
-                "{id} {} {:.1}s, {:.2} MB scanned",
-                state.as_ref().map_or("?", |s| s.as_str()),
-                started.elapsed().as_secs_f64(),
-                bytes as f64 / 1e6
-            ));
-            status.tick();
+            if let Some(p) = &self.progress {
+                p.status(&format!(
+                    "{id} {} {:.1}s, {:.2} MB scanned",
+                    state.as_ref().map_or("?", |s| s.as_str()),
+                    started.elapsed().as_secs_f64(),
+                    bytes as f64 / 1e6
+                ));
+            }
             match state {
                 Some(QueryExecutionState::Succeeded) => {
                     return Ok(Finished {
@@ -484,69 +400,26 @@ impl AthenaEngine {
     }
 }
 
-/// GetQueryResults as a [`PageSource`].
-struct AthenaPages<'a> {
-    client: &'a Client,
-    id: &'a str,
-}
-
-impl AthenaPages<'_> {
-    async fn fetch(&mut self, token: Option<String>, max: i32) -> Result<Page, EngineError> {
-        let out = self
-            .client
-            .get_query_results()
-            .query_execution_id(self.id)
-            .set_next_token(token)
-            .max_results(max)
-            .send()
-            .await
-            .map_err(|e| {
-                setup(format!(
-                    "GetQueryResults {}: {}",
-                    self.id,
-                    DisplayErrorContext(e)
-                ))
-            })?;
-        let rs = out.result_set();
-        let columns = rs
-            .and_then(|r| r.result_set_metadata())
-            .map(|m| {
-                m.column_info()
-                    .iter()
-                    .map(|c| ColumnMeta {
-                        name: c.name().to_string(),
-                        athena_type: c.r#type().to_string(),
-                        precision: c.precision(),
-                        scale: c.scale(),
-                        nullable: c.nullable() != Some(&ColumnNullable::NotNull),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let rows = rs
-            .map(|r| {
-                r.rows()
-                    .iter()
-                    .map(|row| {
-                        row.data()
-                            .iter()
-                            .map(|d| d.var_char_value().map(str::to_string))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Page {
-            columns,
-            rows,
-            next_token: out.next_token().map(str::to_string),
-        })
-    }
-}
-
-impl PageSource for AthenaPages<'_> {
-    async fn page(&mut self, token: Option<String>) -> Result<Page, EngineError> {
-        self.fetch(token, PAGE_ROWS).await
+/// Saves a fetched result for offline comparison (the CSV as Athena wrote it, or one written
+/// from the pages). A failure to save is a warning: the query itself succeeded.
+fn save(dir: &std::path::Path, meta: &SavedMeta, fetched: Fetched) {
+    let text = fetched.csv_text.unwrap_or_else(|| {
+        let header: Row = fetched
+            .columns
+            .iter()
+            .map(|c| Some(c.name.clone()))
+            .collect();
+        let mut t = String::new();
+        convert::write_csv(&mut t, std::slice::from_ref(&header));
+        convert::write_csv(&mut t, &fetched.rows);
+        t
+    });
+    if let Err(e) = SavedStore::new(dir.to_path_buf()).save(meta, &text) {
+        tracing::warn!(
+            "could not save the Athena result of {}: {}",
+            meta.query_id,
+            crate::report::chain(&e)
+        );
     }
 }
 

@@ -1,0 +1,130 @@
+//! Every default value of stocklake, in one place: the constants the command line shows in its
+//! help, and the `Default` impls of the core's option structs (written here, not next to the
+//! structs, so that no default is spelled twice).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::compare::Tolerance;
+use crate::engine::athena::{AthenaSettings, Fetch};
+use crate::kafka::KafkaSettings;
+use crate::lake::{PartitionKey, TableLayout};
+use crate::source::SyntheticOptions;
+use crate::tick::{MS_PER_DAY, days_from_civil};
+
+/// Kafka bootstrap servers.
+pub const BROKERS: &str = "localhost:9092";
+/// The topic ticks go to.
+pub const TOPIC: &str = "ticks";
+/// The consumer group of `consume`.
+pub const GROUP: &str = "stocklake";
+/// The lake root.
+pub const LAKE: &str = "./lake";
+/// The Glue database (and Athena's default database).
+pub const DATABASE: &str = "stocklake";
+/// The Athena workgroup.
+pub const ATHENA_WORKGROUP: &str = "primary";
+/// The Athena data catalog.
+pub const ATHENA_CATALOG: &str = "AwsDataCatalog";
+/// Where fetched Athena results are saved, for offline `compare`.
+pub const SAVED_RESULTS_DIR: &str = ".stocklake/athena";
+/// First wait between two polls of a running Athena query; it grows ×1.5 up to the maximum.
+pub const ATHENA_FIRST_POLL: Duration = Duration::from_millis(200);
+pub const ATHENA_MAX_POLL: Duration = Duration::from_secs(2);
+
+/// A batch closes at this many events...
+pub const FLUSH_ROWS: usize = 500_000;
+/// ...or when its payloads reach this many bytes...
+pub const FLUSH_BYTES: usize = 64 << 20;
+/// ...or when its oldest event has waited this long (humantime, as the flag takes it).
+pub const FLUSH_INTERVAL: &str = "5s";
+/// Events larger than this are quarantined as oversized.
+pub const MAX_EVENT_BYTES: usize = 64 << 10;
+
+/// Relative float tolerance of comparisons: about 6 decimal digits of slack left in a double's
+/// 15-16, enough for sums and averages taken in a different order by another engine.
+pub const REL_TOL: f64 = 1e-9;
+/// Absolute float tolerance: values this close to zero (a return of 0 computed as 1e-17) agree.
+pub const ABS_TOL: f64 = 1e-12;
+
+/// The synthetic generator.
+pub const SYNTHETIC_SYMBOLS: usize = 5;
+pub const SYNTHETIC_ROWS: u64 = 10_000;
+pub const SYNTHETIC_SEED: u64 = 7;
+pub const SYNTHETIC_INTERVAL: &str = "1d";
+pub const SYNTHETIC_START: &str = "2020-01-02";
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: BROKERS.into(),
+            properties: Vec::new(),
+        }
+    }
+}
+
+impl Default for AthenaSettings {
+    fn default() -> Self {
+        AthenaSettings {
+            workgroup: ATHENA_WORKGROUP.into(),
+            database: DATABASE.into(),
+            catalog: ATHENA_CATALOG.into(),
+            output: None,
+            fetch: Fetch::Auto,
+            save_dir: Some(PathBuf::from(SAVED_RESULTS_DIR)),
+            first_poll: ATHENA_FIRST_POLL,
+            max_poll: ATHENA_MAX_POLL,
+        }
+    }
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance {
+            rel: REL_TOL,
+            abs: ABS_TOL,
+        }
+    }
+}
+
+impl Default for SyntheticOptions {
+    fn default() -> Self {
+        SyntheticOptions {
+            symbols: SYNTHETIC_SYMBOLS,
+            rows: SYNTHETIC_ROWS,
+            seed: SYNTHETIC_SEED,
+            interval_ms: MS_PER_DAY,
+            start_ms: days_from_civil(2020, 1, 2) * MS_PER_DAY,
+        }
+    }
+}
+
+impl Default for TableLayout {
+    /// A new lake is partitioned by symbol.
+    fn default() -> Self {
+        TableLayout {
+            partition_by: vec![PartitionKey::Symbol],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_defaults_parse_as_the_typed_ones() {
+        assert_eq!(
+            humantime::parse_duration(SYNTHETIC_INTERVAL).unwrap(),
+            Duration::from_millis(MS_PER_DAY as u64)
+        );
+        assert_eq!(
+            crate::tick::parse_iso_millis(SYNTHETIC_START),
+            Some(SyntheticOptions::default().start_ms)
+        );
+        assert_eq!(
+            humantime::parse_duration(FLUSH_INTERVAL).unwrap(),
+            Duration::from_secs(5)
+        );
+    }
+}

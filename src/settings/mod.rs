@@ -1,0 +1,245 @@
+//! The one place that turns command-line flags (and the `STOCKLAKE_*` variables clap reads for
+//! them), the settings file and the defaults into the plain option structs the core takes.
+//! Precedence, highest first: flag, environment variable, settings file, built-in default
+//! ([`defaults`] is the only home of every default).
+//!
+//! ```toml
+//! [kafka]
+//! brokers = "b-1.msk.example:9096"
+//! topic = "ticks"
+//! group = "stocklake"
+//! [kafka.properties]            # any librdkafka property
+//! "security.protocol" = "SASL_SSL"
+//! [lake]
+//! url = "s3://my-bucket/stocklake"
+//! [athena]
+//! workgroup = "primary"
+//! database = "stocklake"
+//! output = "s3://my-bucket/athena-results/"
+//! ```
+
+pub mod defaults;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::{AthenaArgs, ConsumeArgs, KafkaArgs, ToleranceArgs};
+use crate::compare::Tolerance;
+use crate::engine::athena::AthenaSettings;
+use crate::kafka::KafkaSettings;
+use crate::kafka::consumer::ConsumeOptions;
+
+/// The settings file or a value on the command line is wrong (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The settings file, `stocklake.toml`. Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSection,
+    pub lake: LakeSection,
+    pub athena: AthenaSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    pub brokers: Option<String>,
+    pub topic: Option<String>,
+    pub group: Option<String>,
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeSection {
+    /// Local folder, `file://` or `s3://` URL of the lake root.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AthenaSection {
+    pub workgroup: Option<String>,
+    pub database: Option<String>,
+    pub catalog: Option<String>,
+    /// S3 output location for query results; absent: the workgroup's setting.
+    pub output: Option<String>,
+}
+
+/// The first of `flag`, `file` and `default` that is set.
+fn pick(flag: Option<&String>, file: Option<&String>, default: &str) -> String {
+    flag.or(file)
+        .map_or_else(|| default.to_string(), String::clone)
+}
+
+impl Settings {
+    /// Reads `path`, or `./stocklake.toml` when `path` is None and that file exists, or defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("stocklake.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Settings::default());
+            }
+            Err(e) => {
+                return Err(SettingsError::File {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        Settings::parse(&text).map_err(|message| SettingsError::File { path, message })
+    }
+
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    /// Kafka connection settings: the file's properties, then the `-X` ones (which win).
+    pub fn kafka(&self, args: &KafkaArgs) -> KafkaSettings {
+        let mut properties: Vec<(String, String)> = self
+            .kafka
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        properties.extend(args.property.iter().cloned());
+        KafkaSettings {
+            brokers: pick(
+                args.brokers.as_ref(),
+                self.kafka.brokers.as_ref(),
+                defaults::BROKERS,
+            ),
+            properties,
+        }
+    }
+
+    pub fn topic(&self, args: &KafkaArgs) -> String {
+        pick(
+            args.topic.as_ref(),
+            self.kafka.topic.as_ref(),
+            defaults::TOPIC,
+        )
+    }
+
+    /// The lake root URL.
+    pub fn lake_url(&self, flag: Option<&String>) -> String {
+        pick(flag, self.lake.url.as_ref(), defaults::LAKE)
+    }
+
+    /// The Glue (and Athena) database.
+    pub fn database(&self, flag: Option<&String>) -> String {
+        pick(flag, self.athena.database.as_ref(), defaults::DATABASE)
+    }
+
+    /// What `consume` does with each event and batch.
+    pub fn consume(&self, args: &ConsumeArgs) -> ConsumeOptions {
+        ConsumeOptions {
+            topic: self.topic(&args.kafka),
+            group: pick(
+                args.group.as_ref(),
+                self.kafka.group.as_ref(),
+                defaults::GROUP,
+            ),
+            flush_rows: args.flush_rows.max(1),
+            flush_bytes: args.flush_bytes.max(1),
+            flush_interval: args.flush_interval,
+            max_event_bytes: args.max_event_bytes,
+            exit_when_idle: args.exit_when_idle,
+            max_events: args.max_events,
+        }
+    }
+
+    /// Where and how Athena runs statements.
+    pub fn athena(&self, args: &AthenaArgs) -> AthenaSettings {
+        let a = &self.athena;
+        AthenaSettings {
+            workgroup: pick(
+                args.workgroup.as_ref(),
+                a.workgroup.as_ref(),
+                defaults::ATHENA_WORKGROUP,
+            ),
+            database: self.database(None),
+            catalog: pick(
+                args.data_catalog.as_ref(),
+                a.catalog.as_ref(),
+                defaults::ATHENA_CATALOG,
+            ),
+            output: args.output.clone().or_else(|| a.output.clone()),
+            fetch: args.fetch.unwrap_or_default(),
+            ..AthenaSettings::default()
+        }
+    }
+}
+
+/// Float tolerance of comparisons.
+pub fn tolerance(args: &ToleranceArgs) -> Tolerance {
+    Tolerance {
+        rel: args.rel_tol,
+        abs: args.abs_tol,
+    }
+}
+
+/// The saved queries' folder: the flag, else `./queries` when it exists (else the built-in ones).
+pub fn queries_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
+    flag.cloned().or_else(|| {
+        let d = PathBuf::from("queries");
+        d.is_dir().then_some(d)
+    })
+}
+
+/// The REPL's history file: the flag, else `~/.stocklake_history`.
+pub fn history_file(flag: Option<&PathBuf>) -> Option<PathBuf> {
+    flag.cloned()
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".stocklake_history")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let s = Settings::parse(
+            "[kafka]\nbrokers = \"k:1\"\n[kafka.properties]\n\"linger.ms\" = \"50\"\n",
+        )
+        .unwrap();
+        let mut args = KafkaArgs::default();
+        assert_eq!(s.topic(&args), defaults::TOPIC);
+        assert_eq!(s.kafka(&args).brokers, "k:1");
+        assert_eq!(Settings::default().kafka(&args).brokers, defaults::BROKERS);
+        args.brokers = Some("flag:2".into());
+        args.property = vec![("linger.ms".into(), "0".into())];
+        let k = s.kafka(&args);
+        assert_eq!(k.brokers, "flag:2");
+        assert_eq!(k.producer_config().get("linger.ms"), Some("0"));
+        assert!(
+            Settings::parse("[kafka]\nbrokerz = 1\n")
+                .unwrap_err()
+                .contains("brokerz")
+        );
+    }
+
+    #[test]
+    fn athena_settings_take_the_file_under_the_flags() {
+        let s = Settings::parse("[athena]\nworkgroup = \"wg\"\ndatabase = \"db\"\n").unwrap();
+        let mut args = AthenaArgs::default();
+        let a = s.athena(&args);
+        assert_eq!((a.workgroup.as_str(), a.database.as_str()), ("wg", "db"));
+        assert_eq!(a.catalog, defaults::ATHENA_CATALOG);
+        args.workgroup = Some("flag".into());
+        assert_eq!(s.athena(&args).workgroup, "flag");
+    }
+}
