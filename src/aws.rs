@@ -17,6 +17,33 @@ use tokio::sync::Mutex;
 /// Region used when the chain finds none (moto and most examples use it).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// What to do when no AWS credentials could be loaded, whatever asked for them.
+pub const CREDENTIALS_HELP: &str = "set AWS_PROFILE (after `aws sso login` for an SSO profile), \
+     or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; -v shows each credential provider's answer";
+
+/// An AWS call's error as one line for a person: when credentials are what is missing, that and
+/// what to do; else the error and its causes, each once (no debug structures).
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        match cause.downcast_ref::<CredentialsError>() {
+            Some(CredentialsError::CredentialsNotLoaded(_)) => {
+                return format!("no AWS credentials found: {CREDENTIALS_HELP}");
+            }
+            Some(c) => {
+                // The error's own text ("an error occurred while loading credentials") says
+                // nothing; the last provider's reason is in its cause.
+                let reason = std::error::Error::source(c)
+                    .map_or_else(|| c.to_string(), crate::report::chain);
+                return format!("no AWS credentials could be loaded ({reason}): {CREDENTIALS_HELP}");
+            }
+            None => next = cause.source(),
+        }
+    }
+    crate::report::chain(e)
+}
+
 /// Why an AWS resource could not be reached or named.
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
@@ -118,7 +145,7 @@ impl object_store::CredentialProvider for SdkCredentials {
         let c = self.provider.provide_credentials().await.map_err(|e| {
             object_store::Error::Generic {
                 store: "S3",
-                source: format!("AWS credentials: {e}").into(),
+                source: describe(&e).into(),
             }
         })?;
         let cred = Arc::new(AwsCredential {

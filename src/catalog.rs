@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_glue::Client as Glue;
-use aws_sdk_glue::error::DisplayErrorContext;
 use aws_sdk_glue::types::{
     Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput,
 };
@@ -40,12 +39,12 @@ pub enum CatalogError {
 
 fn glue_err<E>(op: &'static str, target: &str, e: E) -> CatalogError
 where
-    E: std::error::Error,
+    E: std::error::Error + 'static,
 {
     CatalogError::Glue {
         op,
         target: target.to_string(),
-        message: DisplayErrorContext(e).to_string(),
+        message: crate::aws::describe(&e),
     }
 }
 

@@ -46,7 +46,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
 /// failed AWS call is the one line of the error it ends with.
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,aws_config=error,aws_smithy_runtime=error,aws_smithy_http_client=error",
+        0 => concat!(
+            "warn,aws_config=error,aws_runtime=error,aws_types=error,aws_smithy_runtime=error,",
+            "aws_smithy_runtime_api=error,aws_smithy_http_client=error,aws_sdk_athena=error,",
+            "aws_sdk_glue=error,aws_sdk_sso=error,aws_sdk_ssooidc=error,aws_sdk_sts=error"
+        ),
         1 => "info",
         2 => "debug",
         _ => "trace",

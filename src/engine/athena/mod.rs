@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_athena::Client;
-use aws_sdk_athena::error::DisplayErrorContext;
 use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, QueryExecutionStatus, ResultConfiguration,
     StatementType,
@@ -275,7 +274,7 @@ impl AthenaEngine {
                 let invalid = e
                     .as_service_error()
                     .is_some_and(|s| s.is_invalid_request_exception());
-                let msg = format!("StartQueryExecution: {}", DisplayErrorContext(e));
+                let msg = format!("StartQueryExecution: {}", crate::aws::describe(&e));
                 if invalid { query_err(msg) } else { setup(msg) }
             })?;
         out.query_execution_id()
@@ -300,7 +299,7 @@ impl AthenaEngine {
                 .map_err(|e| {
                     setup(format!(
                         "GetQueryExecution {id}: {}",
-                        DisplayErrorContext(e)
+                        crate::aws::describe(&e)
                     ))
                 })?;
             let q = out
@@ -361,7 +360,7 @@ impl AthenaEngine {
             .map_err(|e| {
                 setup(format!(
                     "StopQueryExecution {id}: {}",
-                    DisplayErrorContext(e)
+                    crate::aws::describe(&e)
                 ))
             })?;
         tracing::info!("stopped Athena query {id}");

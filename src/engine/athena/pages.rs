@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_athena::Client;
-use aws_sdk_athena::error::DisplayErrorContext;
 use aws_sdk_athena::types::ColumnNullable;
 
 use super::convert::{ColumnMeta, Row};
@@ -93,7 +92,7 @@ impl AthenaPages<'_> {
                 setup(format!(
                     "GetQueryResults {}: {}",
                     self.id,
-                    DisplayErrorContext(e)
+                    crate::aws::describe(&e)
                 ))
             })?;
         let rs = out.result_set();
