@@ -36,7 +36,9 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
                 // nothing; the last provider's reason is in its cause.
                 let reason = std::error::Error::source(c)
                     .map_or_else(|| c.to_string(), crate::report::chain);
-                return format!("no AWS credentials could be loaded ({reason}): {CREDENTIALS_HELP}");
+                return format!(
+                    "no AWS credentials could be loaded ({reason}): {CREDENTIALS_HELP}"
+                );
             }
             None => next = cause.source(),
         }

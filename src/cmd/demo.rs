@@ -33,8 +33,9 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
     let total = ticks.len() as u64;
 
     // 1. The broker.
+    let partitions = args.partitions.max(1);
     let broker = EmbeddedBroker::start(BrokerOptions {
-        topics: vec![(TOPIC.into(), args.partitions.max(1))],
+        topics: vec![(TOPIC.into(), partitions)],
         ..Default::default()
     })?;
     let kafka = KafkaSettings {
@@ -42,66 +43,17 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
         properties: vec![],
     };
     say(format!(
-        "1/4 embedded Kafka broker on {} (topic {TOPIC}, {} partitions)",
+        "1/4 embedded Kafka broker on {} (topic {TOPIC}, {partitions} partitions)",
         broker.bootstrap_servers(),
-        args.partitions.max(1)
     ));
 
     // 2. Produce.
-    let producer = Producer::new(&kafka, TOPIC)?;
-    let stop = crate::signal::stop_flag();
-    let summary = produce(
-        &producer,
-        Replay::new(ticks, false),
-        &mut Pacer::new(Pacing::FlatOut),
-        None,
-        stop,
-        crate::signal::abort_flag(),
-        |_| {},
-    )?;
-    summary.check()?;
-    drop(producer);
-    say(format!(
-        "2/4 produced {} events in {:.2?} ({:.0} events/s)",
-        summary.progress.acked,
-        summary.elapsed,
-        summary.events_per_second()
-    ));
+    say(produce_all(&kafka, ticks)?);
 
     // 3. Consume into the lake.
     let rt = super::runtime(None)?;
     let lake = rt.block_on(Lake::open(&args.lake))?;
-    let layout = rt.block_on(ensure_layout(&lake, None))?;
-    let opts = ConsumeOptions {
-        topic: TOPIC.into(),
-        group: "stocklake-demo".into(),
-        max_events: Some(total),
-        // A lake that already holds the stream is read from its end (nothing to count up to
-        // `total`): stop once every partition is read to its end.
-        exit_when_idle: Some(std::time::Duration::from_millis(200)),
-        ..Default::default()
-    };
-    let consumed_at = Instant::now();
-    let mut consumer = LakeConsumer::new(&kafka, lake.clone(), layout, opts, rt.handle().clone())?;
-    consumer.run(stop, |_| {})?;
-    let stats = consumer.stats().clone();
-    consumer.close();
-    say(format!(
-        "3/4 consumed into {}ticks/: {} rows in {} Parquet files, {} rejects, in {:.2?}{}",
-        lake.url,
-        stats.rows,
-        stats.files,
-        stats.rejects,
-        consumed_at.elapsed(),
-        if stats.rows + stats.rejects < total {
-            format!(
-                " ({} events were already in the lake: not written twice)",
-                total - stats.rows - stats.rejects
-            )
-        } else {
-            String::new()
-        }
-    ));
+    say(consume_all(&kafka, &lake, total, &rt)?);
 
     // 4. Every saved query.
     let saved = queries::load(crate::settings::queries_dir(None).as_deref())?;
@@ -115,7 +67,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
         max_rows: Some(args.maxrows),
         timing: !quiet,
         tolerance: Default::default(),
-        cancel: stop,
+        cancel: crate::signal::stop_flag(),
     };
     rt.block_on(async {
         let engine = Engine::connect(
@@ -132,21 +84,84 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
         Ok::<(), Error>(())
     })?;
     drop(broker);
-
-    let lake_arg = args.lake.clone();
-    say(format!(
-        "\ndemo finished in {:.1?}. Next:\n\
-         \x20 stocklake sql --lake {lake_arg} -c \"SELECT symbol, count(*) FROM stocklake.ticks GROUP BY 1 ORDER BY 1\"\n\
-         \x20 stocklake repl --lake {lake_arg}                 # \\? lists the commands, \\queries the saved ones\n\
-         \x20 stocklake broker  # then, in two more terminals, the tutorial at 1 event/s:\n\
-         \x20 stocklake produce data/stocks.csv --delay 1s    |    stocklake consume --lake {lake_arg}\n\
-         \x20 .venv/bin/jupyter lab notebooks/                 # plots of the lake (bash scripts/python-env.sh first)",
-        started.elapsed()
-    ));
+    say(next_steps(&args.lake, started));
     if args.repl {
         crate::cmd::repl::run_on(&args.lake, quiet)?;
     }
     Ok(())
+}
+
+/// Step 2: every tick into the topic, flat out; the line that says how it went.
+fn produce_all(kafka: &KafkaSettings, ticks: Vec<Tick>) -> Result<String, Error> {
+    let producer = Producer::new(kafka, TOPIC)?;
+    let summary = produce(
+        &producer,
+        Replay::new(ticks, false),
+        &mut Pacer::new(Pacing::FlatOut),
+        None,
+        crate::signal::stop_flag(),
+        crate::signal::abort_flag(),
+        |_| {},
+    )?;
+    summary.check()?;
+    Ok(format!(
+        "2/4 produced {} events in {:.2?} ({:.0} events/s)",
+        summary.progress.acked,
+        summary.elapsed,
+        summary.events_per_second()
+    ))
+}
+
+/// Step 3: the topic into the lake until every partition is read (`total` events were sent);
+/// the line that says how it went.
+fn consume_all(
+    kafka: &KafkaSettings,
+    lake: &Lake,
+    total: u64,
+    rt: &tokio::runtime::Runtime,
+) -> Result<String, Error> {
+    let layout = rt.block_on(ensure_layout(lake, None))?;
+    let opts = ConsumeOptions {
+        topic: TOPIC.into(),
+        group: "stocklake-demo".into(),
+        max_events: Some(total),
+        // A lake that already holds the stream is read from its end (nothing to count up to
+        // `total`): stop once every partition is read to its end.
+        exit_when_idle: Some(std::time::Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let consumed_at = Instant::now();
+    let mut consumer = LakeConsumer::new(kafka, lake.clone(), layout, opts, rt.handle().clone())?;
+    consumer.run(crate::signal::stop_flag(), |_| {})?;
+    let stats = consumer.stats().clone();
+    consumer.close();
+    let already = total.saturating_sub(stats.rows + stats.rejects);
+    Ok(format!(
+        "3/4 consumed into {}ticks/: {} rows in {} Parquet files, {} rejects, in {:.2?}{}",
+        lake.url,
+        stats.rows,
+        stats.files,
+        stats.rejects,
+        consumed_at.elapsed(),
+        if already > 0 {
+            format!(" ({already} events were already in the lake: not written twice)")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// What to try after the demo.
+fn next_steps(lake: &str, started: Instant) -> String {
+    format!(
+        "\ndemo finished in {:.1?}. Next:\n\
+         \x20 stocklake sql --lake {lake} -c \"SELECT symbol, count(*) FROM stocklake.ticks GROUP BY 1 ORDER BY 1\"\n\
+         \x20 stocklake repl --lake {lake}                 # \\? lists the commands, \\queries the saved ones\n\
+         \x20 stocklake broker  # then, in two more terminals, the tutorial at 1 event/s:\n\
+         \x20 stocklake produce data/stocks.csv --delay 1s    |    stocklake consume --lake {lake}\n\
+         \x20 .venv/bin/jupyter lab notebooks/                 # plots of the lake (bash scripts/python-env.sh first)",
+        started.elapsed()
+    )
 }
 
 /// The ticks to replay, in replay order: the given files, else data/stocks.csv, else the
