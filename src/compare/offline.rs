@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::engine::athena::convert::{self, ColumnMeta};
+use crate::engine::lexer;
 use crate::engine::saved::SavedMeta;
 use crate::engine::{QueryInfo, QueryOutput};
 
@@ -52,18 +53,10 @@ pub struct Against {
 pub fn normalize_sql(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut space = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_whitespace() {
-            space = true;
-            continue;
-        }
-        if c == '-' && chars.peek() == Some(&'-') {
-            for d in chars.by_ref() {
-                if d == '\n' {
-                    break;
-                }
-            }
+    // `out`'s length up to its last token that is not a `;`.
+    let mut kept = 0;
+    for t in lexer::tokens(sql) {
+        if t.is_trivia() {
             space = true;
             continue;
         }
@@ -71,17 +64,13 @@ pub fn normalize_sql(sql: &str) -> String {
             out.push(' ');
         }
         space = false;
-        out.push(c);
-        if c == '\'' || c == '"' {
-            for d in chars.by_ref() {
-                out.push(d);
-                if d == c {
-                    break;
-                }
-            }
+        out.push_str(t.text);
+        if !t.is_punct(';') {
+            kept = out.len();
         }
     }
-    out.trim_end_matches([';', ' ']).to_string()
+    out.truncate(kept);
+    out
 }
 
 fn entry_for(csv: &Path) -> Result<Entry, OfflineError> {
@@ -279,5 +268,11 @@ mod tests {
             normalize_sql("-- title\nSELECT  a,\n  '--x  y'\nFROM t ; "),
             "SELECT a, '--x  y' FROM t"
         );
+        assert_eq!(
+            normalize_sql("SELECT /* it's; */ \"a  b\" ,'x''  y';; ;\n"),
+            "SELECT \"a  b\" ,'x''  y'"
+        );
+        assert_eq!(normalize_sql("SELECT 1; SELECT 2;"), "SELECT 1; SELECT 2");
+        assert_eq!(normalize_sql(" ; -- only\n"), "");
     }
 }

@@ -78,6 +78,7 @@ pub enum EngineError {
 
 pub mod lakegen;
 pub mod lakestate;
+pub mod lexer;
 pub mod local;
 pub mod queries;
 pub mod statements;

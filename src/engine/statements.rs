@@ -1,5 +1,8 @@
 //! Splitting SQL text into statements at `;`, outside quotes and comments, keeping the line each
 //! statement starts on (errors name it). Also tells the REPL whether input is a whole statement.
+//! Reads SQL through [`super::lexer`].
+
+use super::lexer;
 
 /// One statement of a larger text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,104 +33,55 @@ impl Statement {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Code,
-    Single,
-    Double,
-    LineComment,
-    BlockComment,
-}
-
-/// Scans `text`, calling `on_end(byte_index)` at each statement-ending `;`. Returns the state at
-/// the end and whether code (not comments or blanks) follows the last `;`.
-fn scan(text: &str, mut on_end: impl FnMut(usize)) -> (State, bool) {
-    let b = text.as_bytes();
-    let mut state = State::Code;
-    let mut pending_code = false;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let next = b.get(i + 1).copied();
-        match state {
-            State::Code => match c {
-                b';' => {
-                    on_end(i);
-                    pending_code = false;
-                }
-                b'\'' => {
-                    state = State::Single;
-                    pending_code = true;
-                }
-                b'"' => {
-                    state = State::Double;
-                    pending_code = true;
-                }
-                b'-' if next == Some(b'-') => {
-                    state = State::LineComment;
-                    i += 1;
-                }
-                b'/' if next == Some(b'*') => {
-                    state = State::BlockComment;
-                    i += 1;
-                }
-                c if c.is_ascii_whitespace() => {}
-                _ => pending_code = true,
-            },
-            State::Single if c == b'\'' => state = State::Code, // '' re-enters at once
-            State::Double if c == b'"' => state = State::Code,
-            State::LineComment if c == b'\n' => state = State::Code,
-            State::BlockComment if c == b'*' && next == Some(b'/') => {
-                state = State::Code;
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    (state, pending_code)
-}
-
 /// Splits `text` into its non-empty statements.
 pub fn split(text: &str) -> Vec<Statement> {
-    let mut ends = Vec::new();
-    let (_, _) = scan(text, |i| ends.push(i));
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut pieces: Vec<(usize, usize)> = ends.iter().map(|&e| (0, e)).collect();
-    for p in &mut pieces {
-        p.0 = start;
-        start = p.1 + 1;
-    }
-    pieces.push((start, text.len()));
-    for (s, e) in pieces {
-        let piece = &text[s..e];
-        if !has_code(piece) {
-            continue;
-        }
+    let mut push = |start: usize, end: usize| {
+        let piece = &text[start..end];
         let lead = piece.len() - piece.trim_start().len();
-        let line = text[..s + lead].matches('\n').count() + 1;
         out.push(Statement {
             text: piece.trim().to_string(),
-            line,
+            line: text[..start + lead].matches('\n').count() + 1,
             index: out.len() + 1,
         });
+    };
+    let (mut start, mut code) = (0, false);
+    for t in lexer::tokens(text) {
+        if t.is_punct(';') {
+            if code {
+                push(start, t.start);
+            }
+            (start, code) = (t.end(), false);
+        } else if !t.is_trivia() {
+            code = true;
+        }
+    }
+    if code {
+        push(start, text.len());
     }
     out
 }
 
 /// Whether `text` holds anything but blanks and comments.
 pub fn has_code(text: &str) -> bool {
-    let mut any = false;
-    let (_, pending) = scan(text, |_| any = true);
-    any || pending
+    lexer::tokens(text).any(|t| !t.is_trivia())
 }
 
 /// Whether `text` is ready to run: every statement ended with `;` (or there is no code at all),
 /// and no quote or block comment is left open.
 pub fn is_complete(text: &str) -> bool {
-    let (state, pending) = scan(text, |_| {});
-    matches!(state, State::Code | State::LineComment) && !pending
+    let mut pending = false;
+    for t in lexer::tokens(text) {
+        if t.unterminated {
+            return false;
+        }
+        if t.is_punct(';') {
+            pending = false;
+        } else if !t.is_trivia() {
+            pending = true;
+        }
+    }
+    !pending
 }
 
 #[cfg(test)]
@@ -158,5 +112,18 @@ mod tests {
         assert!(!is_complete("SELECT 1; SELECT"));
         assert!(!is_complete("SELECT /* ; */"));
         assert!(is_complete("SELECT 'it''s';"));
+    }
+
+    #[test]
+    fn blanks_comments_and_semicolons() {
+        assert!(has_code(";"));
+        assert!(has_code("'"));
+        assert!(!has_code(" /* x; */ -- y\n\u{a0}"));
+        assert!(split(";;\n; -- c\n;").is_empty());
+        let st = split("SELECT 1;\n\u{a0}\n;  SELECT 'a;\n");
+        assert_eq!(st.len(), 2, "{st:?}");
+        assert_eq!((st[1].text.as_str(), st[1].line), ("SELECT 'a;", 3));
+        assert!(!is_complete("SELECT \"x"));
+        assert!(is_complete("SELECT 1; -- it's"));
     }
 }

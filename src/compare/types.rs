@@ -1,0 +1,113 @@
+//! The shapes of a comparison: each side's facts and summary, the differing rows, the
+//! per-column counts and the [`Comparison`] that holds them (serialised as the JSON report).
+
+use serde::Serialize;
+
+use super::value::Tolerance;
+use crate::engine::QueryOutput;
+use crate::engine::lakestate::LakeState;
+
+/// How many differing rows a comparison keeps in detail (all are counted).
+pub const SHOWN_ROWS: usize = 10;
+
+/// What is known about where one side's result came from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SideFacts {
+    /// `local`, `athena`, or a file's name.
+    pub label: String,
+    pub engine: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
+    /// When the query ran (RFC 3339), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_at: Option<String>,
+    /// The file a saved result was read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The lake files and committed offsets the local engine saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lake: Option<LakeState>,
+    /// Column types were guessed from the values (a CSV without metadata).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub types_inferred: bool,
+}
+
+/// One side of a comparison: a result and where it came from.
+pub struct Side<'a> {
+    pub output: &'a QueryOutput,
+    pub facts: SideFacts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SideSummary {
+    #[serde(flatten)]
+    pub facts: SideFacts,
+    pub rows: usize,
+    pub columns: Vec<ColumnInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowDiffKind {
+    /// The same row position (or aligned rows) with different cells.
+    Changed,
+    /// A row only the left side has.
+    OnlyLeft,
+    /// A row only the right side has.
+    OnlyRight,
+}
+
+/// One differing row, as both sides show it. Row numbers are 1-based positions in each side's
+/// result as returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowDiff {
+    pub kind: RowDiffKind,
+    pub left_row: Option<usize>,
+    pub right_row: Option<usize>,
+    pub left: Option<Vec<String>>,
+    pub right: Option<Vec<String>>,
+    /// Names of the differing columns (every column for a row only one side has).
+    pub differing: Vec<String>,
+    /// Why each differing column differs ("value", "type", "NULL vs value", …).
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnCount {
+    pub column: String,
+    pub mismatches: usize,
+}
+
+/// The outcome of comparing two results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The query's name or origin.
+    pub query: String,
+    pub agree: bool,
+    pub left: SideSummary,
+    pub right: SideSummary,
+    /// Rows compared in order (the query orders its output) or as sorted sets.
+    pub ordered: bool,
+    pub tolerance: Tolerance,
+    /// Column count, name and type differences.
+    pub schema: Vec<String>,
+    /// The columns compared (by position, or by name when the counts differ).
+    pub columns: Vec<String>,
+    /// Both sides hold the same rows, in a different order: the first differing position.
+    pub order_differs_at: Option<usize>,
+    pub changed_rows: usize,
+    pub only_left_rows: usize,
+    pub only_right_rows: usize,
+    pub column_mismatches: Vec<ColumnCount>,
+    /// The first differing rows (at most [`SHOWN_ROWS`]).
+    pub rows: Vec<RowDiff>,
+    /// Things a reader should know (different lake states, inferred types…).
+    pub notes: Vec<String>,
+}
