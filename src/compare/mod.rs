@@ -44,5 +44,5 @@ pub enum CompareError {
         looked: String,
     },
     #[error(transparent)]
-    Saved(#[from] offline::OfflineError),
+    Saved(#[from] crate::engine::saved::SavedError),
 }

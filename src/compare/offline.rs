@@ -7,29 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::athena::convert::{self, ColumnMeta};
 use crate::engine::lexer;
-use crate::engine::saved::SavedMeta;
+use crate::engine::saved::{SavedError, SavedMeta, io};
 use crate::engine::{QueryInfo, QueryOutput};
 
 use super::SideFacts;
-
-#[derive(Debug, thiserror::Error)]
-pub enum OfflineError {
-    #[error("{path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OfflineError + '_ {
-    move |source| OfflineError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// One saved result file and what is known about it.
 #[derive(Debug, Clone)]
@@ -73,12 +54,12 @@ pub fn normalize_sql(sql: &str) -> String {
     out
 }
 
-fn entry_for(csv: &Path) -> Result<Entry, OfflineError> {
+fn entry_for(csv: &Path) -> Result<Entry, SavedError> {
     let json = csv.with_extension("json");
     let meta = if json.is_file() {
         let bytes = std::fs::read(&json).map_err(io(&json))?;
         Some(
-            serde_json::from_slice::<SavedMeta>(&bytes).map_err(|e| OfflineError::Invalid {
+            serde_json::from_slice::<SavedMeta>(&bytes).map_err(|e| SavedError::Invalid {
                 path: json.clone(),
                 message: format!("not a saved-result description: {e}"),
             })?,
@@ -113,7 +94,7 @@ fn entry_for(csv: &Path) -> Result<Entry, OfflineError> {
 
 impl Against {
     /// Indexes a folder of saved results, or one CSV file.
-    pub fn open(location: &Path) -> Result<Against, OfflineError> {
+    pub fn open(location: &Path) -> Result<Against, SavedError> {
         if location.is_file() {
             return Ok(Against {
                 location: location.to_path_buf(),
@@ -166,9 +147,9 @@ impl Against {
 }
 
 /// Reads a saved result as Arrow, with the facts of its run.
-pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), OfflineError> {
+pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), SavedError> {
     let path = &entry.csv;
-    let invalid = |message: String| OfflineError::Invalid {
+    let invalid = |message: String| SavedError::Invalid {
         path: path.clone(),
         message,
     };

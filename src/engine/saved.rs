@@ -42,6 +42,14 @@ pub enum SavedError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// Maps an I/O error on `path` to [`SavedError::Io`].
+pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SavedError + '_ {
+    move |source| SavedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 pub struct SavedStore {
     dir: PathBuf,
 }
@@ -79,10 +87,6 @@ impl SavedStore {
     /// Saves a result: the CSV first, then the metadata (its presence marks a complete entry).
     pub fn save(&self, meta: &SavedMeta, csv: &str) -> Result<PathBuf, SavedError> {
         let (csv_path, meta_path) = self.paths(&meta.query_id)?;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SavedError::Io { path, source }
-        };
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         std::fs::write(&csv_path, csv).map_err(io(&csv_path))?;
         let json = serde_json::to_vec_pretty(meta).map_err(|e| SavedError::Invalid {
@@ -100,12 +104,7 @@ impl SavedStore {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(SavedError::Io {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
+            Err(e) => return Err(io(&self.dir)(e)),
         };
         let mut out = Vec::new();
         for entry in entries.flatten() {
@@ -122,10 +121,7 @@ impl SavedStore {
     pub fn load(&self, id: &str) -> Result<(SavedMeta, QueryOutput), SavedError> {
         let (csv_path, meta_path) = self.paths(id)?;
         let meta = read_meta(&meta_path)?;
-        let text = std::fs::read_to_string(&csv_path).map_err(|source| SavedError::Io {
-            path: csv_path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&csv_path).map_err(io(&csv_path))?;
         let invalid = |message: String| SavedError::Invalid {
             path: csv_path.clone(),
             message,
@@ -150,10 +146,7 @@ impl SavedStore {
 }
 
 fn read_meta(path: &Path) -> Result<SavedMeta, SavedError> {
-    let bytes = std::fs::read(path).map_err(|source| SavedError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
     serde_json::from_slice(&bytes).map_err(|e| SavedError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
