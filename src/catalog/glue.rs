@@ -1,120 +1,21 @@
-//! The Glue table for the lake: database, table (Parquet SerDe, columns from `tick.rs`, partition
-//! keys from the lake's layout, location), partitions (one at a time for `consume
-//! --register-partitions`, all missing ones for `catalog --repair`), and the equivalent Athena DDL.
-//! Partition values in Glue are the UNESCAPED values; locations are the escaped directories.
+//! The Glue calls: the database, the table (created or updated to match its spec), partitions one
+//! at a time (`consume --register-partitions`) and all missing ones (`catalog --repair`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_glue::Client as Glue;
 use aws_sdk_glue::types::{
     Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput,
 };
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
-use object_store::path::Path;
 
-use crate::aws::{AwsError, LakeRoot};
-use crate::lake::layout::{LAYOUT_FILE, TABLE_DIR, unescape_value};
-use crate::lake::{PartitionKey, TableLayout};
+use super::lake::lake_partitions;
+use super::{CatalogError, INPUT_FORMAT, OUTPUT_FORMAT, SERDE_LIBRARY, TableSpec, glue_err};
+use crate::aws::LakeRoot;
 
-pub const SERDE_LIBRARY: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
-pub const INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
-pub const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 /// Glue's BatchCreatePartition limit.
 const BATCH: usize = 100;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error("Glue {op} {target}: {message}")]
-    Glue {
-        op: &'static str,
-        target: String,
-        message: String,
-    },
-    #[error("lake {url}: {message}")]
-    Lake { url: String, message: String },
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-}
-
-fn glue_err<E>(op: &'static str, target: &str, e: E) -> CatalogError
-where
-    E: std::error::Error + 'static,
-{
-    CatalogError::Glue {
-        op,
-        target: target.to_string(),
-        message: crate::aws::describe(&e),
-    }
-}
-
-/// What the Glue table for a lake must look like.
-#[derive(Debug, Clone)]
-pub struct TableSpec {
-    pub database: String,
-    pub table: String,
-    /// `<lake>/ticks/`, with the trailing slash.
-    pub location: String,
-    pub layout: TableLayout,
-}
-
 impl TableSpec {
-    /// The spec of the `ticks` table of the lake whose root URL is `lake_url`.
-    pub fn new(database: &str, lake_url: &str, layout: TableLayout) -> TableSpec {
-        TableSpec {
-            database: database.to_string(),
-            table: TABLE_DIR.to_string(),
-            location: format!("{}/{TABLE_DIR}/", lake_url.trim_end_matches('/')),
-            layout,
-        }
-    }
-
-    /// Data columns (name, Athena type, comment): the record and lineage columns of `tick.rs`
-    /// minus the partition keys, which live in directory names.
-    pub fn data_columns(&self) -> Vec<(&'static str, &'static str, &'static str)> {
-        let keys: Vec<&str> = self
-            .layout
-            .partition_by
-            .iter()
-            .map(|k| k.column())
-            .collect();
-        crate::tick::all_columns()
-            .filter(|c| !keys.contains(&c.name))
-            .map(|c| (c.name, c.athena_type, c.comment))
-            .collect()
-    }
-
-    /// `CREATE EXTERNAL TABLE …` for the Athena console, equivalent to [`ensure_table`].
-    pub fn ddl(&self) -> String {
-        let cols: Vec<String> = self
-            .data_columns()
-            .iter()
-            .map(|(n, t, c)| format!("  `{n}` {t} COMMENT '{}'", c.replace('\'', "''")))
-            .collect();
-        let keys: Vec<String> = self
-            .layout
-            .partition_by
-            .iter()
-            .map(|k| format!("`{}` {}", k.column(), k.athena_type()))
-            .collect();
-        format!(
-            "CREATE DATABASE IF NOT EXISTS `{db}`;\n\n\
-             CREATE EXTERNAL TABLE IF NOT EXISTS `{db}`.`{t}` (\n{cols}\n)\n\
-             PARTITIONED BY ({keys})\n\
-             ROW FORMAT SERDE '{SERDE_LIBRARY}'\n\
-             STORED AS INPUTFORMAT '{INPUT_FORMAT}'\n\
-             OUTPUTFORMAT '{OUTPUT_FORMAT}'\n\
-             LOCATION '{loc}'\n\
-             TBLPROPERTIES ('classification'='parquet');\n\n\
-             -- Partitions: `stocklake catalog --repair` (or MSCK REPAIR TABLE `{db}`.`{t}`;)\n",
-            db = self.database,
-            t = self.table,
-            cols = cols.join(",\n"),
-            keys = keys.join(", "),
-            loc = self.location,
-        )
-    }
-
     fn storage_descriptor(&self, location: &str) -> Result<StorageDescriptor, CatalogError> {
         let columns = self
             .data_columns()
@@ -366,70 +267,6 @@ pub async fn glue_partitions(
     }
 }
 
-/// The lake's layout from `_stocklake/table.json`, or the default when the file is missing.
-pub async fn read_layout(lake: &LakeRoot) -> Result<TableLayout, CatalogError> {
-    let path = Path::from(format!("{}/{LAYOUT_FILE}", lake.root).trim_start_matches('/'));
-    let err = |message: String| CatalogError::Lake {
-        url: lake.location(LAYOUT_FILE),
-        message,
-    };
-    match lake.store.get(&path).await {
-        Ok(r) => {
-            let bytes = r.bytes().await.map_err(|e| err(e.to_string()))?;
-            serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(TableLayout::default()),
-        Err(e) => Err(err(e.to_string())),
-    }
-}
-
-/// The partitions the lake holds: UNESCAPED values → escaped directory (relative to `ticks/`,
-/// with a trailing slash). Objects outside a well-formed `key=value/…` directory are ignored.
-pub async fn lake_partitions(
-    lake: &LakeRoot,
-    layout: &TableLayout,
-) -> Result<BTreeMap<Vec<String>, String>, CatalogError> {
-    let table = Path::from(format!("{}/{TABLE_DIR}", lake.root).trim_start_matches('/'));
-    let prefix_len = table.parts().count();
-    let mut listing = lake.store.list(Some(&table));
-    let mut out = BTreeMap::new();
-    while let Some(meta) = listing.try_next().await.map_err(|e| CatalogError::Lake {
-        url: lake.location(TABLE_DIR),
-        message: e.to_string(),
-    })? {
-        let parts: Vec<String> = meta
-            .location
-            .parts()
-            .skip(prefix_len)
-            .map(|p| p.as_ref().to_string())
-            .collect();
-        if let Some((values, dir)) = partition_of(&parts, &layout.partition_by) {
-            out.entry(values).or_insert(dir);
-        }
-    }
-    Ok(out)
-}
-
-/// The partition of an object whose path below `ticks/` is `parts`, if it is a data file.
-fn partition_of(parts: &[String], keys: &[PartitionKey]) -> Option<(Vec<String>, String)> {
-    let file = parts.last()?;
-    if parts.len() != keys.len() + 1 || file.starts_with('_') || file.starts_with('.') {
-        return None;
-    }
-    let mut values = Vec::with_capacity(keys.len());
-    let mut dir = String::new();
-    for (part, key) in parts.iter().zip(keys) {
-        let (k, v) = part.split_once('=')?;
-        if k != key.column() {
-            return None;
-        }
-        values.push(unescape_value(v)?);
-        dir.push_str(part);
-        dir.push('/');
-    }
-    Some((values, dir))
-}
-
 /// What `catalog --repair` found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepairReport {
@@ -492,38 +329,4 @@ pub async fn repair(
         in_glue: in_glue.len(),
         added,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ddl_has_serde_columns_keys_and_location() {
-        let spec = TableSpec::new("stocklake", "s3://b/lake/", TableLayout::default());
-        assert_eq!(spec.location, "s3://b/lake/ticks/");
-        let ddl = spec.ddl();
-        assert!(ddl.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `stocklake`.`ticks`"));
-        assert!(ddl.contains("PARTITIONED BY (`symbol` string)"));
-        assert!(ddl.contains("`event_time` timestamp"));
-        assert!(!ddl.contains("`symbol` string COMMENT"), "{ddl}");
-        assert!(ddl.contains(SERDE_LIBRARY) && ddl.contains("LOCATION 's3://b/lake/ticks/'"));
-    }
-
-    #[test]
-    fn partition_paths_are_parsed_and_unescaped() {
-        let keys = [PartitionKey::Symbol, PartitionKey::Year];
-        let p = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
-        assert_eq!(
-            partition_of(&p("symbol=A%2FB/year=2013/part-x.parquet"), &keys),
-            Some((
-                vec!["A/B".to_string(), "2013".to_string()],
-                "symbol=A%2FB/year=2013/".to_string()
-            ))
-        );
-        assert_eq!(partition_of(&p("symbol=A/part.parquet"), &keys), None);
-        assert_eq!(partition_of(&p("year=1/symbol=A/p"), &keys), None);
-        assert_eq!(partition_of(&p("symbol=A/year=1/_tmp"), &keys), None);
-        assert_eq!(partition_of(&p("symbol=%ZZ/year=1/p"), &keys), None);
-    }
 }
