@@ -54,14 +54,43 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's code without comments and without its `#[cfg(test)]` module (tests may reach
-/// anywhere).
+/// The file's code without comments and without the items under `#[cfg(test)]` (tests may
+/// reach anywhere); code after a test module is still read.
 fn code_of(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or(text);
-    text.lines()
+    let code: String = text
+        .lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut out = String::new();
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        // Skip the item: up to its `;`, or its `{ … }` block.
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (j, c) in rest.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = j + 1;
+                        break;
+                    }
+                }
+                ';' if depth == 0 => {
+                    end = j + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `src/engine/athena/mod.rs` -> ["engine", "athena"].
@@ -219,6 +248,13 @@ fn the_checks_see_imports() {
     let g = file_graph();
     let cmd_sql = g.get(&vec!["cmd".to_string(), "sql".to_string()]).unwrap();
     assert!(cmd_sql.contains(&vec!["script".to_string()]), "{cmd_sql:?}");
+    let code = code_of(
+        "use crate::x;\n#[cfg(test)]\nmod tests {\n use crate::y;\n}\nfn f() { crate::z(); }",
+    );
+    assert_eq!(
+        crate_paths(&code),
+        vec![vec!["x".to_string()], vec!["z".to_string()]]
+    );
     assert_eq!(
         crate_paths("use crate::{a::b, c};\nlet x = crate::d::e(1);"),
         vec![
