@@ -44,37 +44,7 @@ pub enum SourceError {
     Invalid(String),
 }
 
-/// Errors from talking to Kafka.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaError {
-    #[error("Kafka client configuration: {0}")]
-    Config(String),
-    #[error("Kafka: {context}: {source}")]
-    Client {
-        context: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("embedded broker: {0}")]
-    Broker(String),
-    #[error(
-        "{failed} of {total} events were not acknowledged by the broker (first error: {first})"
-    )]
-    Undelivered {
-        failed: u64,
-        total: u64,
-        first: String,
-    },
-}
-
-impl KafkaError {
-    pub fn client(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
-        KafkaError::Client {
-            context: context.into(),
-            source,
-        }
-    }
-}
+pub use crate::kafka::error::KafkaError;
 
 /// Errors from the settings file and command-line values.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +62,8 @@ pub enum Error {
     Source(#[from] SourceError),
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Consume(#[from] crate::kafka::ConsumeError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
