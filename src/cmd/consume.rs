@@ -73,7 +73,7 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     if !quiet || result.is_err() {
         print_summary(&stats, started);
     }
-    result
+    Ok(result?)
 }
 
 /// Creates the Glue database and table when missing, and returns the hook that registers each
