@@ -28,6 +28,8 @@ pub enum Error {
     #[error(transparent)]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
+    Consume(#[from] crate::kafka::ConsumeError),
+    #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Lake(#[from] LakeError),

@@ -60,18 +60,9 @@ fn bench_produce(file: &Path, passes: u64, rows: u64, partitions: i32) -> Result
     let (ticks, report) = load_csv_files(&[file.to_path_buf()], &CsvOptions::default())?;
     let parse = started.elapsed();
     let n = report.rows() * passes;
-    let encoded = encode(Replay::new(ticks.clone(), true).take(n as usize));
-    let ceiling = produce_encoded(
-        &Producer::new(&settings, &fresh_topic()?)?,
-        &encoded,
-        &AtomicBool::new(false),
-    )?;
-    drop(encoded);
-    let real = run_produce(
-        &settings,
-        &fresh_topic()?,
-        Replay::new(ticks, true).take(n as usize),
-    )?;
+    let (real, ceiling) = real_and_ceiling(&settings, &mut fresh_topic, || {
+        Replay::new(ticks.clone(), true).take(n as usize)
+    })?;
     let label = format!("{} x{passes}", file.display());
     print_row(&label, &real, &ceiling, parse.as_secs_f64());
 
@@ -82,14 +73,8 @@ fn bench_produce(file: &Path, passes: u64, rows: u64, partitions: i32) -> Result
         seed: 7,
         ..Default::default()
     };
-    let encoded = encode(Synthetic::new(opts.clone()));
-    let ceiling = produce_encoded(
-        &Producer::new(&settings, &fresh_topic()?)?,
-        &encoded,
-        &AtomicBool::new(false),
-    )?;
-    drop(encoded);
-    let real = run_produce(&settings, &fresh_topic()?, Synthetic::new(opts))?;
+    let (real, ceiling) =
+        real_and_ceiling(&settings, &mut fresh_topic, || Synthetic::new(opts.clone()))?;
     print_row("synthetic, 500 symbols", &real, &ceiling, 0.0);
     println!(
         "(ceiling: librdkafka sending the same pre-encoded key/payload pairs, no parsing or encoding)"
@@ -107,7 +92,26 @@ fn encode(ticks: impl Iterator<Item = Tick>) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-fn run_produce(
+/// The same events into two fresh topics: pre-encoded straight through librdkafka (the
+/// ceiling), then through stocklake's producer; returns (real, ceiling).
+fn real_and_ceiling<I: Iterator<Item = Tick>>(
+    settings: &KafkaSettings,
+    fresh_topic: &mut dyn FnMut() -> Result<String, Error>,
+    events: impl Fn() -> I,
+) -> Result<(ProduceSummary, ProduceSummary), Error> {
+    let encoded = encode(events());
+    let ceiling = produce_encoded(
+        &Producer::new(settings, &fresh_topic()?)?,
+        &encoded,
+        &AtomicBool::new(false),
+    )?;
+    drop(encoded);
+    let real = run_produce(settings, &fresh_topic()?, events())?;
+    Ok((real, ceiling))
+}
+
+/// Every event into `topic` flat out; fails unless every one was acknowledged.
+pub(super) fn run_produce(
     settings: &KafkaSettings,
     topic: &str,
     ticks: impl Iterator<Item = Tick>,

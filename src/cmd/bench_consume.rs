@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::kafka::producer::produce;
-use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings, Producer};
+use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings};
 use crate::lake::layout::{TABLE_DIR, file_name};
 use crate::lake::{TableLayout, writer};
-use crate::source::{Pacer, Pacing, Synthetic, SyntheticOptions};
+use crate::source::{Synthetic, SyntheticOptions};
 use crate::tick::{Tick, TickBatchBuilder};
 
 /// Rows per flush, as `consume`'s default.
@@ -34,19 +33,7 @@ pub fn run(rows: u64, partitions: i32, symbols: usize, runs: u32) -> Result<(), 
         properties: vec![],
     };
     let started = Instant::now();
-    let producer = Producer::new(&settings, topic)?;
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let filled = produce(
-        &producer,
-        Synthetic::new(opts.clone()),
-        &mut Pacer::new(Pacing::FlatOut),
-        None,
-        &never,
-        &never,
-        |_| {},
-    )?;
-    filled.check()?;
-    drop(producer);
+    super::bench::run_produce(&settings, topic, Synthetic::new(opts.clone()))?;
     check_nothing_evicted(&settings, topic, partitions)?;
     eprintln!(
         "filled {topic}: {rows} events in {partitions} partitions, {:.1?}",

@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     if !quiet || result.is_err() {
         print_summary(&stats, started);
     }
-    result
+    Ok(result?)
 }
 
 /// Creates the Glue database and table when missing, and returns the hook that registers each
@@ -64,12 +64,10 @@ fn glue_registrar(
     database: String,
 ) -> Result<crate::kafka::consumer::PartitionHook, Error> {
     use crate::catalog::{TableSpec, ensure_database, ensure_table, register_partition};
-    let glue_err = Error::from;
     let glue = rt.block_on(async { aws_sdk_glue::Client::new(&crate::aws::sdk_config().await) });
     let spec = TableSpec::new(&database, lake.url.as_str(), layout);
-    rt.block_on(ensure_database(&glue, &database))
-        .map_err(glue_err)?;
-    rt.block_on(ensure_table(&glue, &spec)).map_err(glue_err)?;
+    rt.block_on(ensure_database(&glue, &database))?;
+    rt.block_on(ensure_table(&glue, &spec))?;
     let handle = rt.handle().clone();
     Ok(Box::new(move |dirs: &[String]| {
         for dir in dirs {
@@ -81,15 +79,13 @@ fn glue_registrar(
                 })
                 .collect();
             let location = format!("{}{dir}/", spec.location);
-            handle
-                .block_on(register_partition(
-                    &glue,
-                    &spec.database,
-                    &spec.table,
-                    &values,
-                    &location,
-                ))
-                .map_err(glue_err)?;
+            handle.block_on(register_partition(
+                &glue,
+                &spec.database,
+                &spec.table,
+                &values,
+                &location,
+            ))?;
             tracing::info!("registered partition {dir} in Glue");
         }
         Ok(())

@@ -1,4 +1,5 @@
-//! Kafka: client settings, the producer, the embedded broker (librdkafka's mock cluster).
+//! Kafka: client settings, the producer, the consumer into the lake, the embedded broker
+//! (librdkafka's mock cluster), and their errors.
 
 pub mod broker;
 pub mod config;
@@ -9,5 +10,5 @@ pub mod producer;
 
 pub use broker::{BrokerOptions, EmbeddedBroker};
 pub use config::{KafkaSettings, parse_property};
-pub use error::KafkaError;
+pub use error::{ConsumeError, KafkaError};
 pub use producer::{ProduceSummary, Producer};

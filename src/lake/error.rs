@@ -24,6 +24,4 @@ pub enum LakeError {
     },
     #[error("{location}: {message}")]
     Data { location: String, message: String },
-    #[error("the background flush stopped: {0}")]
-    FlushTask(String),
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::compare::Tolerance;
 use crate::engine::athena::{AthenaSettings, Fetch};
 use crate::kafka::KafkaSettings;
+use crate::kafka::consumer::ConsumeOptions;
 use crate::lake::{PartitionKey, TableLayout};
 use crate::source::SyntheticOptions;
 use crate::tick::{MS_PER_DAY, days_from_civil};
@@ -38,6 +39,7 @@ pub const FLUSH_ROWS: usize = 500_000;
 pub const FLUSH_BYTES: usize = 64 << 20;
 /// ...or when its oldest event has waited this long (humantime, as the flag takes it).
 pub const FLUSH_INTERVAL: &str = "5s";
+pub const FLUSH_INTERVAL_DURATION: Duration = Duration::from_secs(5);
 /// Events larger than this are quarantined as oversized.
 pub const MAX_EVENT_BYTES: usize = 64 << 10;
 
@@ -59,6 +61,21 @@ impl Default for KafkaSettings {
         KafkaSettings {
             brokers: BROKERS.into(),
             properties: Vec::new(),
+        }
+    }
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            topic: TOPIC.into(),
+            group: GROUP.into(),
+            flush_rows: FLUSH_ROWS,
+            flush_bytes: FLUSH_BYTES,
+            flush_interval: FLUSH_INTERVAL_DURATION,
+            max_event_bytes: MAX_EVENT_BYTES,
+            exit_when_idle: None,
+            max_events: None,
         }
     }
 }
@@ -124,7 +141,7 @@ mod tests {
         );
         assert_eq!(
             humantime::parse_duration(FLUSH_INTERVAL).unwrap(),
-            Duration::from_secs(5)
+            FLUSH_INTERVAL_DURATION
         );
     }
 }
