@@ -3,10 +3,7 @@
 //! sample lake; planted defects are reported by row and column; `--as-of` pins the lake;
 //! `sql --engine both` runs end to end against moto.
 
-mod support;
 
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +14,7 @@ use stocklake::compare::{Comparison, RowDiffKind, Tolerance, report};
 use stocklake::engine::LocalEngine;
 use stocklake::engine::queries::SavedQuery;
 use stocklake::engine::statements;
-use support::*;
+use crate::harness::*;
 
 fn fixtures() -> PathBuf {
     repo().join("tests/fixtures/athena")

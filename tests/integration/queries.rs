@@ -1,14 +1,13 @@
 //! Saved queries on the sample lake: each matches its golden result (STOCKLAKE_BLESS=1
 //! regenerates them), and the golden results agree with values computed straight from the CSV.
 
-mod support;
 
 use std::collections::BTreeMap;
 
 use stocklake::engine::LocalEngine;
 use stocklake::engine::queries;
 use stocklake::engine::statements;
-use support::*;
+use crate::harness::*;
 
 async fn run_saved(engine: &LocalEngine, name: &str) -> String {
     let saved = queries::from_dir(&repo().join("queries")).unwrap();

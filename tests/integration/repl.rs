@@ -2,7 +2,6 @@
 //! commands, an error followed by a good statement, `\run` of a saved query, Ctrl-C cancelling
 //! a running statement without ending the session, and new lake files seen mid-session.
 
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +10,7 @@ use std::time::Duration;
 
 use stocklake::engine::lakegen::LakeGen;
 use stocklake::lake::TableLayout;
-use support::*;
+use crate::harness::*;
 
 fn spawn_repl(lake: &str, history: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_stocklake"))

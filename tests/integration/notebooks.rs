@@ -3,13 +3,12 @@
 //! from data/stocks.csv), every chart lands as a non-blank PNG, the cross-check notebook fails
 //! on a result that differs, and the committed notebooks carry no outputs.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use support::{repo, text};
+use crate::harness::{repo, text};
 
 /// The charts the notebooks save in $STOCKLAKE_FIGURES.
 const FIGURES: [&str; 5] = [

@@ -1,14 +1,11 @@
 //! `stocklake consume` into S3 on a moto server, with partitions registered in Glue as they are
 //! first written; and the clear error for a missing bucket.
 
-mod common;
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::process::Command;
 
-use common::lake::{Row, assert_exactly_once, read_parquet};
-use common::*;
+use crate::harness::lake::{Row, assert_exactly_once, read_parquet};
+use crate::harness::*;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use stocklake::source::{CsvOptions, load_csv_files};

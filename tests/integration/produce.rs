@@ -1,11 +1,10 @@
 //! `stocklake produce` end to end against the embedded broker, through the real binary.
 
-mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use stocklake::source::{CsvOptions, load_csv_files};
 use stocklake::tick::Tick;
 

@@ -1,13 +1,11 @@
 //! `catalog`, `catalog --repair`, `catalog --ddl` and `register_partition` (what `consume
 //! --register-partitions` calls), checked through the Glue API of a moto server.
 
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use moto::Moto;
+use crate::harness::moto::Moto;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use stocklake::catalog::{self, INPUT_FORMAT, OUTPUT_FORMAT, SERDE_LIBRARY, TableSpec};

@@ -2,15 +2,13 @@
 //! our own engine) for every Athena type, NULLs, empty results, the header row, several polls,
 //! the result CSV of a >1,000-row result, cancel; paging against a recorded page sequence.
 
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::array::*;
 use arrow::datatypes::{DataType, TimeUnit};
-use moto::Moto;
+use crate::harness::moto::Moto;
 use serde_json::{Value, json};
 use stocklake::engine::EngineError;
 use stocklake::engine::athena::{

@@ -1,11 +1,10 @@
 //! `stocklake consume` end to end on a local lake: values, Parquet types, hostile symbols, poison.
 
-mod common;
 
 use std::collections::HashMap;
 
-use common::lake::{assert_exactly_once, parquet_files, read_lake};
-use common::*;
+use crate::harness::lake::{assert_exactly_once, parquet_files, read_lake};
+use crate::harness::*;
 use stocklake::lake::rejects::Reject;
 use stocklake::source::{CsvOptions, load_csv_files};
 use stocklake::tick::Tick;
@@ -320,7 +319,7 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     // Together, rows and rejects account for every offset exactly once.
     let mut all = rows.clone();
     for r in &rejects {
-        all.push(common::lake::Row {
+        all.push(crate::harness::lake::Row {
             tick: tick("reject", 0),
             partition: r.partition,
             offset: r.offset,

@@ -51,17 +51,22 @@ pub fn stocklake_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stocklake"))
         .args(args)
         .current_dir(dir)
+        .env_remove("STOCKLAKE_LAKE")
         .env_remove("RUST_LOG")
         .output()
         .expect("stocklake binary runs")
 }
 
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 /// One message read back from Kafka.
@@ -139,7 +144,11 @@ pub fn read_topic(
     out
 }
 
+pub mod golden;
 pub mod lake;
+pub mod moto;
+
+pub use golden::*;
 
 /// Per-partition message counts of a topic (high minus low watermark).
 pub fn partition_sizes(

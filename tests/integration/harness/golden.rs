@@ -2,16 +2,13 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use stocklake::engine::QueryOutput;
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use super::repo;
 
 /// A fresh lake of data/stocks.csv (one file per symbol) in a temporary folder.
 pub fn sample_lake() -> tempfile::TempDir {
@@ -21,21 +18,6 @@ pub fn sample_lake() -> tempfile::TempDir {
             .expect("sample lake");
     assert_eq!((files, rows), (5, 12_154));
     dir
-}
-
-/// Runs the stocklake binary with `args` from the repository root.
-pub fn stocklake(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("STOCKLAKE_LAKE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("stocklake runs")
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A float with 10 significant digits, without exponent or trailing zeros (stable across

@@ -1,13 +1,11 @@
 //! `sync` against moto S3: first copy, an incremental rerun copying only the changed object, a
 //! deletion upstream, an interrupted run resumed, and a foreign folder left alone.
 
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use moto::Moto;
+use crate::harness::moto::Moto;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use stocklake::sync::{MANIFEST, PART_SUFFIX, SyncEvent, sync};

@@ -1,5 +1,5 @@
 //! A moto server (S3, Glue, Athena) for one test: started from the suite's Python venv on a
-//! random port of 127.0.0.1, killed on drop. Include with `#[path = "common/moto.rs"] mod moto;`.
+//! random port of 127.0.0.1, killed on drop.
 //! A missing venv FAILS the test (with the command that creates it): these tests never skip.
 #![allow(dead_code)]
 

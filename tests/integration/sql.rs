@@ -1,7 +1,6 @@
 //! `stocklake sql` and the local engine: the table's names, declared partitions, NULL order,
 //! new files seen by the next query, output formats, and errors that name file and statement.
 
-mod support;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
@@ -9,7 +8,7 @@ use stocklake::engine::lakegen::{LakeGen, write_lake};
 use stocklake::engine::{LocalEngine, QueryOutput};
 use stocklake::lake::{PartitionKey, TableLayout};
 use stocklake::tick::{Tick, parse_iso_millis};
-use support::*;
+use crate::harness::*;
 
 fn tick(symbol: &str, date: &str, close: f64) -> Tick {
     Tick {

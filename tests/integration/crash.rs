@@ -2,12 +2,11 @@
 //! stream of 200,000 events flows, restarted each time, and the lake must end up holding every
 //! event exactly once.
 
-mod common;
 
 use std::time::Duration;
 
-use common::lake::{assert_exactly_once, read_lake};
-use common::*;
+use crate::harness::lake::{assert_exactly_once, read_lake};
+use crate::harness::*;
 use stocklake::source::synthetic::Rng;
 
 #[test]

@@ -1,12 +1,10 @@
 //! No secret from the environment appears in any output or log line, even at trace level and
 //! when commands fail.
 
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::process::Command;
 
-use moto::Moto;
+use crate::harness::moto::{self, Moto};
 
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzSessionTokenThatMustNeverBePrinted0042";
 

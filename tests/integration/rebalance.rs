@@ -1,12 +1,11 @@
 //! Exactly once across rebalances: two, then three, then one consumer of one group over a
 //! 6-partition topic, while the stream flows.
 
-mod common;
 
 use std::time::Duration;
 
-use common::lake::{assert_exactly_once, read_lake};
-use common::*;
+use crate::harness::lake::{assert_exactly_once, read_lake};
+use crate::harness::*;
 
 fn terminate(child: &mut std::process::Child) {
     // SAFETY: sending a signal to our own child process.

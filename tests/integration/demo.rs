@@ -1,10 +1,9 @@
 //! `stocklake demo` runs the whole path and prints every saved query's result; a second run on
 //! the same lake writes nothing twice.
 
-mod common;
 
-use common::lake::read_lake;
-use common::*;
+use crate::harness::lake::read_lake;
+use crate::harness::*;
 
 #[test]
 fn the_demo_runs_end_to_end_and_is_idempotent() {
