@@ -13,7 +13,7 @@ folder, with the inputs from the environment (STOCKLAKE_LAKE, STOCKLAKE_BIN, STO
 STOCKLAKE_FIGURES, ...; see each notebook's first cell). Then every PNG written to
 $STOCKLAKE_FIGURES during the run is opened and measured.
 
-Prints one line per notebook and per figure, for people and for tests/notebooks.rs:
+Prints one line per notebook and per figure, for people and for tests/integration/notebooks.rs:
   notebook 01_explore_lake.ipynb ok seconds=5.1
   notebook 02_cross_check.ipynb FAILED seconds=3.0
   png 01_volume.png width=912 height=453 bytes=103130 std=41.2 colors=1874 ok

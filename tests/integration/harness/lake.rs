@@ -1,4 +1,6 @@
-//! Reading a local lake back with the `parquet` crate, independently of the consumer's code.
+//! Lakes of the tests: the sample lake (data/stocks.csv written with the library's lake
+//! generator), and reading a lake back with the `parquet` crate, independently of the consumer's
+//! code, down to the exactly-once check over Kafka offsets.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,23 @@ pub struct Row {
     pub file: PathBuf,
 }
 
-pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+/// A fresh lake of data/stocks.csv (one file per symbol) in a temporary folder.
+pub fn sample_lake() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (files, rows) =
+        stocklake::engine::lakegen::write_sample_lake(&super::sample_csv(), dir.path())
+            .expect("sample lake");
+    assert_eq!((files, rows), (5, 12_154));
+    dir
+}
+
+/// A lake folder as the `--lake` argument and the engine's URL.
+pub fn lake_arg(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+/// Every file below `dir` (none when it does not exist), sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -31,12 +49,19 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else {
                 out.push(p);
             }
         }
     }
     out.sort();
+    out
+}
+
+/// The Parquet files below `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = files_under(dir);
+    out.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
     out
 }
 
@@ -142,6 +167,21 @@ pub fn read_parquet(bytes: bytes::Bytes, rel: &str, file: &Path) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// Asserts that `got` (read back) holds the same ticks as `want`, in any order: the same
+/// values, sorted by (symbol, event_time), row for row.
+pub fn assert_same_ticks(mut got: Vec<Tick>, mut want: Vec<Tick>) {
+    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got.len(), want.len(), "how many ticks: got vs want");
+    if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+        panic!(
+            "row {i} by (symbol, event_time) differs:\n got  {:?}\n want {:?}",
+            got[i], want[i]
+        );
+    }
 }
 
 /// Asserts that the lake holds every offset `0..size` of every partition exactly once.

@@ -1,25 +1,18 @@
 //! `stocklake produce` end to end against the embedded broker, through the real binary.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::*;
-use stocklake::source::{CsvOptions, load_csv_files};
 use stocklake::tick::Tick;
+
+use crate::harness::kafka::{Record, broker_with_topic, produce_file, read_topic, topic_size};
+use crate::harness::lake::assert_same_ticks;
+use crate::harness::{cmd, fixture, sample_csv, sample_ticks, stderr};
 
 #[test]
 fn the_whole_sample_file_arrives_once_keyed_and_in_order() {
     let (broker, topic) = broker_with_topic(3);
-    let out = stocklake(&[
-        "produce",
-        "data/stocks.csv",
-        "--brokers",
-        broker.bootstrap_servers(),
-        "--topic",
-        &topic,
-    ]);
+    let out = produce_file(&sample_csv(), broker.bootstrap_servers(), &topic).output();
     assert!(out.status.success(), "produce failed: {}", stderr(&out));
     assert!(
         stderr(&out).contains("12154 acknowledged, 0 failed"),
@@ -27,7 +20,7 @@ fn the_whole_sample_file_arrives_once_keyed_and_in_order() {
         stderr(&out)
     );
 
-    let (csv_ticks, _) = load_csv_files(&[sample_csv()], &CsvOptions::default()).unwrap();
+    let csv_ticks = sample_ticks();
     let records = read_topic(
         broker.bootstrap_servers(),
         &topic,
@@ -78,30 +71,14 @@ fn the_whole_sample_file_arrives_once_keyed_and_in_order() {
     );
 
     // Same values as the CSV, row for row.
-    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
-    let mut want = csv_ticks;
-    want.sort_by_key(key);
-    received.sort_by_key(key);
-    assert_eq!(received.len(), want.len());
-    if let Some(i) = (0..want.len()).find(|&i| received[i] != want[i]) {
-        panic!(
-            "row {i} differs:\n got  {:?}\n want {:?}",
-            received[i], want[i]
-        );
-    }
+    assert_same_ticks(received, csv_ticks);
 }
 
 #[test]
 fn a_malformed_row_fails_before_anything_is_sent() {
     let (broker, topic) = broker_with_topic(1);
-    let out = stocklake(&[
-        "produce",
-        "tests/fixtures/csv/bad_price.csv",
-        "--brokers",
-        broker.bootstrap_servers(),
-        "--topic",
-        &topic,
-    ]);
+    let bad = fixture("csv/bad_price.csv");
+    let out = produce_file(&bad, broker.bootstrap_servers(), &topic).output();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("bad_price.csv:3:4 (High)"), "{err}");
@@ -115,16 +92,10 @@ fn a_malformed_row_fails_before_anything_is_sent() {
 #[test]
 fn skip_sends_the_good_rows_and_says_what_it_skipped() {
     let (broker, topic) = broker_with_topic(1);
-    let out = stocklake(&[
-        "produce",
-        "tests/fixtures/csv/bad_fields.csv",
-        "--on-error",
-        "skip",
-        "--brokers",
-        broker.bootstrap_servers(),
-        "--topic",
-        &topic,
-    ]);
+    let bad = fixture("csv/bad_fields.csv");
+    let out = produce_file(&bad, broker.bootstrap_servers(), &topic)
+        .args(["--on-error", "skip"])
+        .output();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("skipped 3 malformed row(s)"), "{err}");
@@ -142,7 +113,7 @@ fn skip_sends_the_good_rows_and_says_what_it_skipped() {
 #[test]
 fn synthetic_events_with_a_limit_and_a_rate() {
     let (broker, topic) = broker_with_topic(2);
-    let out = stocklake(&[
+    let out = cmd(&[
         "produce",
         "--synthetic",
         "--symbols",
@@ -159,7 +130,8 @@ fn synthetic_events_with_a_limit_and_a_rate() {
         broker.bootstrap_servers(),
         "--topic",
         &topic,
-    ]);
+    ])
+    .output();
     assert!(out.status.success(), "{}", stderr(&out));
     let records = read_topic(
         broker.bootstrap_servers(),
@@ -181,15 +153,11 @@ fn unacknowledged_events_make_the_exit_status_non_zero() {
         .local_addr()
         .unwrap()
         .port();
-    let out = stocklake(&[
-        "produce",
-        "tests/fixtures/csv/bokeh.csv",
-        "--brokers",
-        &format!("127.0.0.1:{port}"),
-        "-X",
-        "message.timeout.ms=1500",
-        "-q",
-    ]);
+    let out = cmd(&["produce"])
+        .arg(fixture("csv/bokeh.csv"))
+        .args(["--brokers", &format!("127.0.0.1:{port}")])
+        .args(["-X", "message.timeout.ms=1500", "-q"])
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("4 of 4 events were not acknowledged"), "{err}");
@@ -199,16 +167,13 @@ fn unacknowledged_events_make_the_exit_status_non_zero() {
 fn delay_paces_like_the_tutorial() {
     let (broker, topic) = broker_with_topic(1);
     let started = std::time::Instant::now();
-    let out = stocklake(&[
-        "produce",
-        "tests/fixtures/csv/bokeh.csv",
-        "--delay",
-        "200ms",
-        "--brokers",
+    let out = produce_file(
+        &fixture("csv/bokeh.csv"),
         broker.bootstrap_servers(),
-        "--topic",
         &topic,
-    ]);
+    )
+    .args(["--delay", "200ms"])
+    .output();
     assert!(out.status.success(), "{}", stderr(&out));
     // Four events, three gaps of 200 ms: an outcome check, not a performance target.
     assert!(started.elapsed() >= Duration::from_millis(600));
@@ -218,25 +183,13 @@ fn delay_paces_like_the_tutorial() {
 #[test]
 fn sigterm_stops_reading_waits_for_deliveries_and_prints_the_summary() {
     let (broker, topic) = broker_with_topic(1);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args([
-            "produce",
-            "data/stocks.csv",
-            "--delay",
-            "100ms",
-            "--brokers",
-            broker.bootstrap_servers(),
-            "--topic",
-            &topic,
-        ])
-        .current_dir(repo())
+    let child = produce_file(&sample_csv(), broker.bootstrap_servers(), &topic)
+        .args(["--delay", "100ms"])
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
+    child.signal(libc::SIGTERM);
+    let out = child.wait_with_output();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let summary = err

@@ -2,36 +2,38 @@
 //! commands, an error followed by a good statement, `\run` of a saved query, Ctrl-C cancelling
 //! a running statement without ending the session, and new lake files seen mid-session.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use stocklake::engine::lakegen::LakeGen;
 use stocklake::lake::TableLayout;
-use support::*;
 
-fn spawn_repl(lake: &str, history: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["repl", "--lake", lake, "--history"])
-        .arg(history)
-        .current_dir(repo())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("repl starts")
+use crate::harness::cmd::{Cmd, Running};
+use crate::harness::lake::{lake_arg, sample_lake};
+use crate::harness::{cmd, repo, text};
+
+/// `stocklake repl` on `lake`, in `work` (its `./queries` are the saved queries), keeping its
+/// history in `work/history`.
+fn repl(lake: &str, work: &Path) -> Cmd {
+    cmd(&["repl", "--lake", lake, "--history"])
+        .arg(work.join("history"))
+        .current_dir(work)
 }
 
 #[test]
 fn piped_session_with_multiline_meta_commands_errors_and_saved_queries() {
     let lake = sample_lake();
-    let hist = tempfile::tempdir().unwrap();
-    let history = hist.path().join("history");
-    let mut child = spawn_repl(&lake_arg(lake.path()), &history);
+    // `\run monthly_vwap` finds the saved query in the working directory's ./queries.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("queries")).unwrap();
+    std::fs::copy(
+        repo().join("queries/monthly_vwap.sql"),
+        work.path().join("queries/monthly_vwap.sql"),
+    )
+    .unwrap();
     let input = "\
 \\format csv
 SELECT symbol,
@@ -47,13 +49,7 @@ SELECT count(*) AS total FROM ticks;
 \\q
 SELECT 'never' AS after_quit;
 ";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = repl(&lake_arg(lake.path()), work.path()).output_with_stdin(input.as_bytes());
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("format csv\n"), "{stdout}");
@@ -81,7 +77,7 @@ SELECT 'never' AS after_quit;
     );
     assert!(!stdout.contains("never"), "\\q ends the session");
     // The multi-line statement is one history entry.
-    let hist = std::fs::read_to_string(&history).unwrap();
+    let hist = std::fs::read_to_string(work.path().join("history")).unwrap();
     assert!(hist.contains("\\run monthly_vwap"), "{hist}");
     assert!(
         hist.lines().any(|l| l.starts_with("SELECT symbol,")),
@@ -90,7 +86,7 @@ SELECT 'never' AS after_quit;
 }
 
 /// Reads stdout lines on a thread, so the test can wait for one with a timeout.
-fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+fn line_reader(child: &mut Running) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -117,8 +113,12 @@ fn wait_for(rx: &mpsc::Receiver<String>, want: &str) {
 #[test]
 fn ctrl_c_cancels_the_running_statement_and_new_files_show_up_in_the_session() {
     let lake = sample_lake();
-    let hist = tempfile::tempdir().unwrap();
-    let mut child = spawn_repl(&lake_arg(lake.path()), &hist.path().join("h"));
+    let work = tempfile::tempdir().unwrap();
+    let mut child = repl(&lake_arg(lake.path()), work.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
     let mut stdin = child.stdin.take().unwrap();
     let rx = line_reader(&mut child);
 
@@ -143,14 +143,11 @@ fn ctrl_c_cancels_the_running_statement_and_new_files_show_up_in_the_session() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
+    child.signal(libc::SIGINT);
     writeln!(stdin, "SELECT 42 AS answer;").unwrap();
     wait_for(&rx, "42");
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert!(out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("cancelled"), "{stderr}");

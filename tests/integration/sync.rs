@@ -1,23 +1,14 @@
 //! `sync` against moto S3: first copy, an incremental rerun copying only the changed object, a
 //! deletion upstream, an interrupted run resumed, and a foreign folder left alone.
 
-#[path = "common/moto.rs"]
-mod moto;
-
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use moto::Moto;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use stocklake::sync::{MANIFEST, PART_SUFFIX, SyncEvent, sync};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::harness::moto::Moto;
+use crate::harness::{cmd, rt, stderr};
 
 const KEYS: &[&str] = &[
     "lake/_stocklake/table.json",
@@ -34,19 +25,12 @@ async fn put(store: &dyn ObjectStore, key: &str, body: &str) {
 
 /// Runs `stocklake sync`, returns the summary line.
 fn run_sync(moto: &Moto, src: &str, dest: &std::path::Path, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .arg("sync")
-        .arg(src)
+    let out = cmd(&["sync", src])
         .arg(dest)
         .args(extra)
         .envs(moto.env())
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .output();
+    (out.status.success(), stderr(&out))
 }
 
 #[test]

@@ -1,16 +1,17 @@
 //! Exactly once across rebalances: two, then three, then one consumer of one group over a
 //! 6-partition topic, while the stream flows.
 
-mod common;
-
 use std::time::Duration;
 
-use common::lake::{assert_exactly_once, read_lake};
-use common::*;
+use crate::harness::cmd::Running;
+use crate::harness::kafka::{
+    background_stream, broker_with_topic, partition_sizes, spawn_consumer,
+};
+use crate::harness::lake::{assert_exactly_once, read_lake};
+use crate::harness::unique;
 
-fn terminate(child: &mut std::process::Child) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+fn terminate(child: &mut Running) {
+    child.signal(libc::SIGTERM);
     let status = child.wait().unwrap();
     assert!(
         status.success(),

@@ -3,11 +3,6 @@
 //! sample lake; planted defects are reported by row and column; `--as-of` pins the lake;
 //! `sql --engine both` runs end to end against moto.
 
-mod support;
-
-#[path = "common/moto.rs"]
-mod moto;
-
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -17,10 +12,13 @@ use stocklake::compare::{Comparison, RowDiffKind, Tolerance, report};
 use stocklake::engine::LocalEngine;
 use stocklake::engine::queries::SavedQuery;
 use stocklake::engine::statements;
-use support::*;
+
+use crate::harness::lake::{lake_arg, sample_lake};
+use crate::harness::moto::{Moto, athena_column, athena_row};
+use crate::harness::{cmd, fixture, golden::golden_csv, repo, text};
 
 fn fixtures() -> PathBuf {
-    repo().join("tests/fixtures/athena")
+    fixture("athena")
 }
 
 fn query(path: &Path) -> (String, String) {
@@ -71,10 +69,6 @@ fn planted(file: &str, edit: impl FnOnce(String) -> String) -> tempfile::TempDir
     dir
 }
 
-fn text(c: &Comparison) -> String {
-    report::text(c)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_athena_results_agree_with_the_local_engine() {
     let lake = sample_lake();
@@ -87,7 +81,7 @@ async fn hand_written_athena_results_agree_with_the_local_engine() {
         "first_day",
     ] {
         let c = compare_with(lake.path(), &fixtures(), name, tol).await;
-        assert!(c.agree, "{}", text(&c));
+        assert!(c.agree, "{}", report::text(&c));
         assert!(c.ordered, "{name} ends with ORDER BY");
         assert!(c.left.rows > 0 && c.left.rows == c.right.rows, "{name}");
         let lake_state = c
@@ -97,7 +91,7 @@ async fn hand_written_athena_results_agree_with_the_local_engine() {
             .as_ref()
             .expect("the local side's lake state");
         assert_eq!(lake_state.files, 5);
-        assert!(text(&c).contains(": match"), "{}", text(&c));
+        assert!(report::text(&c).contains(": match"), "{}", report::text(&c));
     }
     // volatility's saved result is found by its SQL text: the file is named by query id.
     let c = compare_with(lake.path(), &fixtures(), "volatility", tol).await;
@@ -143,7 +137,7 @@ async fn planted_defects_are_reported_by_row_and_column() {
     assert_eq!((d.left_row, d.right_row), (Some(2), Some(2)));
     assert_eq!(d.differing, vec!["min_low"]);
     assert_eq!(c.column_mismatches[0].column, "min_low");
-    let t = text(&c);
+    let t = report::text(&c);
     assert!(
         t.contains("local row 2 / athena row 2: differs in min_low"),
         "{t}"
@@ -157,14 +151,19 @@ async fn planted_defects_are_reported_by_row_and_column() {
         t.replace("151.10824070336392", "151.10824070339")
     });
     let c = compare_with(lake.path(), dir.path(), "daily_summary", tol).await;
-    assert!(c.agree, "{}", text(&c));
+    assert!(c.agree, "{}", report::text(&c));
     let tight = Tolerance {
         rel: 1e-14,
         abs: 0.0,
     };
     let c = compare_with(lake.path(), dir.path(), "daily_summary", tight).await;
-    assert_eq!(c.changed_rows, 1, "{}", text(&c));
-    assert_eq!(c.rows[0].differing, vec!["avg_close"], "{}", text(&c));
+    assert_eq!(c.changed_rows, 1, "{}", report::text(&c));
+    assert_eq!(
+        c.rows[0].differing,
+        vec!["avg_close"],
+        "{}",
+        report::text(&c)
+    );
     assert_eq!(c.rows[0].reasons, vec!["value beyond tolerance"]);
 
     // A missing row.
@@ -181,7 +180,7 @@ async fn planted_defects_are_reported_by_row_and_column() {
     );
     assert_eq!(c.rows[0].kind, RowDiffKind::OnlyLeft);
     assert_eq!(c.rows[0].left_row, Some(3));
-    assert!(text(&c).contains("local row 3 / no row on athena: only on local"));
+    assert!(report::text(&c).contains("local row 3 / no row on athena: only on local"));
 
     // An extra row.
     let dir = planted("max_drawdown.csv", |t| {
@@ -193,7 +192,7 @@ async fn planted_defects_are_reported_by_row_and_column() {
         (0, 0, 1)
     );
     assert_eq!(c.rows[0].right_row, Some(6));
-    assert!(text(&c).contains("no row on local / athena row 6: only on athena"));
+    assert!(report::text(&c).contains("no row on local / athena row 6: only on athena"));
 
     // Two rows swapped under ORDER BY: the same rows, another order.
     let dir = planted("daily_summary.csv", |t| {
@@ -206,7 +205,7 @@ async fn planted_defects_are_reported_by_row_and_column() {
     assert_eq!(c.order_differs_at, Some(1));
     assert_eq!(c.changed_rows, 2);
     assert!(c.rows[0].differing.contains(&"symbol".to_string()));
-    assert!(text(&c).contains("same rows in a different order, first at row 1"));
+    assert!(report::text(&c).contains("same rows in a different order, first at row 1"));
 
     // A wrong column name, and a wrong column count.
     let dir = planted("monthly_vwap.csv", |t| {
@@ -292,17 +291,17 @@ async fn null_empty_string_and_text_number_are_real_differences() {
         "\"symbol\",\"note\"\n\"AAPL\",\"\"\n\"FB\",\n\"GOOG\",\"\"\n\"IBM\",\"\"\n\"MSFT\",\"\"\n";
     let f = one_off(dir.path(), sql, cols.clone(), right);
     let c = compare_one_off(lake.path(), sql, &f).await;
-    assert!(c.agree, "{}", text(&c));
+    assert!(c.agree, "{}", report::text(&c));
     // NULL planted as "" (and "" as NULL).
     let wrong = right
         .replace("\"FB\",\n", "\"FB\",\"\"\n")
         .replace("\"IBM\",\"\"", "\"IBM\",");
     let f = one_off(dir.path(), sql, cols, &wrong);
     let c = compare_one_off(lake.path(), sql, &f).await;
-    assert_eq!(c.changed_rows, 2, "{}", text(&c));
+    assert_eq!(c.changed_rows, 2, "{}", report::text(&c));
     assert_eq!((c.rows[0].left_row, c.rows[1].left_row), (Some(2), Some(4)));
     assert_eq!(c.rows[0].reasons, vec!["NULL vs value"]);
-    let t = text(&c);
+    let t = report::text(&c);
     assert!(
         t.contains("* note") && t.contains("NULL") && t.contains("''"),
         "{t}"
@@ -376,12 +375,12 @@ async fn as_of_hides_files_written_after_the_athena_query() {
 fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     let lake = sample_lake();
     let work = tempfile::tempdir().unwrap();
-    let moto = moto::Moto::start();
+    let moto = Moto::start();
     moto.wait_ready();
     // daily_summary's hand-written result with FB's min_low changed, as Athena pages.
-    let text = std::fs::read_to_string(fixtures().join("daily_summary.csv")).unwrap();
-    let text = text.replace("\"17.55\"", "\"17.56\"");
-    let rows = stocklake::engine::athena::convert::parse_csv(&text).unwrap();
+    let csv = std::fs::read_to_string(fixtures().join("daily_summary.csv")).unwrap();
+    let csv = csv.replace("\"17.55\"", "\"17.56\"");
+    let rows = stocklake::engine::athena::convert::parse_csv(&csv).unwrap();
     let meta: Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("daily_summary.json")).unwrap(),
     )
@@ -391,36 +390,28 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
         .unwrap()
         .iter()
         .map(|c| {
-            json!({"Name": c["name"], "Label": c["name"], "Type": c["athena_type"],
-                   "Precision": c["precision"], "Scale": c["scale"], "Nullable": "UNKNOWN",
-                   "CaseSensitive": false})
+            let field = |k: &str| c[k].clone();
+            athena_column(
+                field("name"),
+                field("athena_type"),
+                field("precision"),
+                field("scale"),
+            )
         })
         .collect();
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let data: Vec<Value> = r
-                .iter()
-                .map(|v| v.as_ref().map_or(json!({}), |s| json!({"VarCharValue": s})))
-                .collect();
-            json!({"Data": data})
-        })
-        .collect();
+    let rows: Vec<Value> = rows.iter().map(|r| athena_row(r)).collect();
     moto.queue_athena_results(&json!([{"rows": rows, "column_info": column_info}]));
 
     let query_file = repo().join("queries/daily_summary.sql");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["sql", "--engine", "both", "--lake"])
+    // Run in `work`, where the Athena side is saved (./.stocklake/athena).
+    let out = cmd(&["sql", "--engine", "both", "--lake"])
         .arg(lake.path())
         .arg("-f")
         .arg(&query_file)
         .current_dir(work.path())
         .envs(moto.env())
-        .env_remove("STOCKLAKE_LAKE")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .output();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -437,21 +428,19 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
 
     // The Athena side was saved; offline, `compare` finds it by the query's text.
     let saved = work.path().join(".stocklake/athena");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["compare", "--format", "json", "--lake"])
+    let out = cmd(&["compare", "--format", "json", "--lake"])
         .arg(lake.path())
         .arg("--against")
         .arg(&saved)
         .arg(&query_file)
         .current_dir(work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .output();
+    let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
         Some(1),
         "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stderr)
     );
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["agree"], false);
@@ -460,61 +449,36 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     assert_eq!(v["left"]["lake"]["files"], 5);
 
     // Exit status 2 when a side cannot run (no saved result for this query).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["compare", "--lake"])
+    let out = cmd(&["compare", "--lake"])
         .arg(lake.path())
         .arg("--against")
         .arg(&saved)
         .arg(repo().join("queries/top_movers.sql"))
         .current_dir(work.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no saved result"));
+        .output();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no saved result"));
 }
 
 #[test]
 fn repl_compare_runs_the_last_statement_on_both_engines() {
-    use std::io::Write;
     let lake = sample_lake();
     let work = tempfile::tempdir().unwrap();
-    let moto = moto::Moto::start();
+    let moto = Moto::start();
     moto.wait_ready();
     // Athena's answer, by hand: one row, and not the local engine's 12154.
     moto.queue_athena_results(&json!([{
-        "rows": [{"Data": [{"VarCharValue": "n"}]}, {"Data": [{"VarCharValue": "12153"}]}],
-        "column_info": [{"Name": "n", "Label": "n", "Type": "bigint", "Precision": 19,
-                         "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false}],
+        "rows": [athena_row(&[Some("n")]), athena_row(&[Some("12153")])],
+        "column_info": [athena_column("n", "bigint", 19, 0)],
     }]));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["repl", "--lake"])
+    let out = cmd(&["repl", "--lake"])
         .arg(lake.path())
         .arg("--history")
         .arg(work.path().join("history"))
         .current_dir(work.path())
         .envs(moto.env())
-        .env_remove("STOCKLAKE_LAKE")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"\\compare\nSELECT count(*) AS n FROM ticks;\n\\compare\n\\q\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+        .output_with_stdin(b"\\compare\nSELECT count(*) AS n FROM ticks;\n\\compare\n\\q\n");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(stderr.contains("no statement yet"), "{stderr}");
     assert!(
         stdout.contains("== last statement: MISMATCH"),

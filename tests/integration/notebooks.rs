@@ -3,13 +3,12 @@
 //! from data/stocks.csv), every chart lands as a non-blank PNG, the cross-check notebook fails
 //! on a result that differs, and the committed notebooks carry no outputs.
 
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Instant;
 
-use support::{repo, text};
+use crate::harness::cmd::{BIN, venv};
+use crate::harness::{cmd, python, repo, sample_csv, text};
 
 /// The charts the notebooks save in $STOCKLAKE_FIGURES.
 const FIGURES: [&str; 5] = [
@@ -20,106 +19,62 @@ const FIGURES: [&str; 5] = [
     "02_differences.png",
 ];
 
-/// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("STOCKLAKE_VENV")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"));
-    let py = venv.join("bin/python");
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import nbclient, ipykernel, pandas, pyarrow, matplotlib, PIL",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// Fails the test unless the venv can run the notebooks (scripts/python-env.sh makes it).
+fn check_venv() {
+    let ok = python(&[
+        "-c",
+        "import nbclient, ipykernel, pandas, pyarrow, matplotlib, PIL",
+    ])
+    .output()
+    .status
+    .success();
     assert!(
         ok,
         "{} cannot run the notebooks (nbclient, ipykernel, pandas, pyarrow, matplotlib): run \
          `bash scripts/python-env.sh` (or set STOCKLAKE_VENV to a venv made from requirements.txt)",
-        py.display()
+        venv().join("bin/python").display()
     );
-    py
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_stocklake")
-}
-
-/// Runs the binary in `dir` and fails the test, with its output, unless it succeeds.
-fn run_ok(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STOCKLAKE_LAKE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("stocklake runs");
-    assert!(
-        out.status.success(),
-        "stocklake {args:?}: {}\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
 }
 
 /// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`.
-/// The demo runs outside the repository, so it also proves its built-in copy of the data.
+/// The demo runs outside the repository (in the harness's empty working directory), so it also
+/// proves its built-in copy of the data and of the saved queries.
 fn build_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
-    run_ok(
-        dir,
-        &[
-            "demo",
-            "--lake",
-            lake.to_str().expect("UTF-8 temp path"),
-            "-q",
-        ],
-    );
+    cmd(&["demo", "--lake"]).arg(&lake).arg("-q").output_ok();
     lake
 }
 
 /// Writes the saved Athena result of queries/daily_summary.sql (tests/py/athena_fixture.py).
-fn saved_athena_result(py: &Path, out: &Path, perturb: Option<&str>) {
-    let mut cmd = Command::new(py);
-    cmd.arg(repo().join("tests/py/athena_fixture.py"))
-        .arg(repo().join("data/stocks.csv"))
-        .arg(repo().join("queries/daily_summary.sql"))
-        .arg(out);
-    if let Some(column) = perturb {
-        cmd.args(["--perturb", column]);
-    }
-    let o = cmd.output().expect("python runs");
+fn saved_athena_result(out: &Path, perturb: Option<&str>) {
+    let o = python(&[
+        repo().join("tests/py/athena_fixture.py"),
+        sample_csv(),
+        repo().join("queries/daily_summary.sql"),
+        out.to_path_buf(),
+    ])
+    .args(
+        perturb
+            .map(|column| ["--perturb", column])
+            .into_iter()
+            .flatten(),
+    )
+    .output();
     assert!(o.status.success(), "athena_fixture.py: {}", text(&o.stderr));
 }
 
 /// scripts/run_notebooks.py on `notebooks` (all when empty) with the notebooks' inputs.
-fn run_notebooks(
-    py: &Path,
-    lake: &Path,
-    saved: &Path,
-    figures: &Path,
-    notebooks: &[&str],
-) -> Output {
-    Command::new(py)
-        .arg(repo().join("scripts/run_notebooks.py"))
+/// Every other `STOCKLAKE_*` variable (STOCKLAKE_QUERY, _SYMBOL, _RTOL…) is unset: defaults.
+fn run_notebooks(lake: &Path, saved: &Path, figures: &Path, notebooks: &[&str]) -> Output {
+    python(&[repo().join("scripts/run_notebooks.py")])
         .args(notebooks.iter().map(|n| repo().join("notebooks").join(n)))
-        .current_dir(repo())
         .env("STOCKLAKE_LAKE", lake)
-        .env("STOCKLAKE_BIN", bin())
+        .env("STOCKLAKE_BIN", BIN)
         .env("STOCKLAKE_SAVED", saved)
         .env("STOCKLAKE_FIGURES", figures)
         .env("STOCKLAKE_QUERIES", repo().join("queries"))
-        .env_remove("STOCKLAKE_QUERY")
-        .env_remove("STOCKLAKE_SYMBOL")
-        .env_remove("STOCKLAKE_RTOL")
-        .env_remove("STOCKLAKE_ENGINE")
         .env_remove("MPLBACKEND") // the kernel picks the inline backend
         .output()
-        .expect("the venv's python runs")
 }
 
 /// (width, height) from a PNG's signature and IHDR chunk; Err says what is wrong.
@@ -137,17 +92,17 @@ fn png_size(bytes: &[u8]) -> Result<(u32, u32), String> {
 
 #[test]
 fn notebooks_run_on_a_lake_and_draw_their_charts() {
-    let py = venv_python();
+    check_venv();
     let dir = tempfile::tempdir().expect("temp dir");
     let t = Instant::now();
     let lake = build_lake(dir.path());
     eprintln!("lake built in {:.1?}", t.elapsed());
     let saved = dir.path().join("athena");
-    saved_athena_result(&py, &saved, None);
+    saved_athena_result(&saved, None);
     let figures = dir.path().join("figures");
 
     let t = Instant::now();
-    let out = run_notebooks(&py, &lake, &saved, &figures, &[]);
+    let out = run_notebooks(&lake, &saved, &figures, &[]);
     let report = text(&out.stdout);
     eprintln!("notebooks ran in {:.1?}:\n{report}", t.elapsed());
     assert!(
@@ -180,13 +135,13 @@ fn notebooks_run_on_a_lake_and_draw_their_charts() {
 
 #[test]
 fn cross_check_notebook_fails_on_a_differing_athena_result() {
-    let py = venv_python();
+    check_venv();
     let dir = tempfile::tempdir().expect("temp dir");
     let lake = build_lake(dir.path());
     let saved = dir.path().join("athena");
-    saved_athena_result(&py, &saved, Some("avg_close"));
+    saved_athena_result(&saved, Some("avg_close"));
     let figures = dir.path().join("figures");
-    let out = run_notebooks(&py, &lake, &saved, &figures, &["02_cross_check.ipynb"]);
+    let out = run_notebooks(&lake, &saved, &figures, &["02_cross_check.ipynb"]);
     let report = text(&out.stdout);
     assert!(
         !out.status.success(),

@@ -2,13 +2,15 @@
 //! stream of 200,000 events flows, restarted each time, and the lake must end up holding every
 //! event exactly once.
 
-mod common;
-
 use std::time::Duration;
 
-use common::lake::{assert_exactly_once, read_lake};
-use common::*;
 use stocklake::source::synthetic::Rng;
+
+use crate::harness::kafka::{
+    SHORT_SESSION, background_stream, broker_with_topic, consume, partition_sizes, spawn_consumer,
+};
+use crate::harness::lake::{assert_exactly_once, read_lake};
+use crate::harness::{stderr, unique};
 
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
@@ -34,24 +36,10 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(stream.join().unwrap(), total);
     // The last killed member stays in the group until its 3 s session expires, and only then
     // are its partitions handed over: wait longer than that before calling the stream idle.
-    let lake_arg = lake.to_str().unwrap();
-    let out = stocklake(&[
-        "consume",
-        "--brokers",
-        &bootstrap,
-        "--topic",
-        &topic,
-        "--group",
-        &group,
-        "--lake",
-        lake_arg,
-        "--exit-when-idle",
-        "8s",
-        "-X",
-        "session.timeout.ms=3000",
-        "-X",
-        "heartbeat.interval.ms=500",
-    ]);
+    let out = consume(&bootstrap, &topic, &group, &lake)
+        .args(["--exit-when-idle", "8s"])
+        .args(SHORT_SESSION)
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
 
     let rows = read_lake(&lake);

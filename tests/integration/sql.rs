@@ -1,15 +1,16 @@
 //! `stocklake sql` and the local engine: the table's names, declared partitions, NULL order,
 //! new files seen by the next query, output formats, and errors that name file and statement.
 
-mod support;
-
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
 use stocklake::engine::lakegen::{LakeGen, write_lake};
 use stocklake::engine::{LocalEngine, QueryOutput};
 use stocklake::lake::{PartitionKey, TableLayout};
 use stocklake::tick::{Tick, parse_iso_millis};
-use support::*;
+
+use crate::harness::golden::golden_csv;
+use crate::harness::lake::{lake_arg, sample_lake};
+use crate::harness::{cmd, repo, text};
 
 fn tick(symbol: &str, date: &str, close: f64) -> Tick {
     Tick {
@@ -153,7 +154,7 @@ async fn nulls_sort_last_in_both_directions_as_in_trino() {
 fn sql_command_runs_text_files_folders_and_stdin_in_every_format() {
     let lake = sample_lake();
     let l = lake_arg(lake.path());
-    let out = stocklake(&[
+    let out = cmd(&[
         "sql",
         "--lake",
         &l,
@@ -161,7 +162,8 @@ fn sql_command_runs_text_files_folders_and_stdin_in_every_format() {
         "csv",
         "-c",
         "SELECT symbol, count(*) AS n FROM stocklake.ticks GROUP BY 1 ORDER BY 1",
-    ]);
+    ])
+    .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -173,7 +175,7 @@ fn sql_command_runs_text_files_folders_and_stdin_in_every_format() {
         text(&out.stderr)
     );
 
-    let out = stocklake(&[
+    let out = cmd(&[
         "-q",
         "sql",
         "--lake",
@@ -184,47 +186,31 @@ fn sql_command_runs_text_files_folders_and_stdin_in_every_format() {
         "2",
         "-c",
         "SELECT symbol FROM ticks GROUP BY 1 ORDER BY 1",
-    ]);
+    ])
+    .output();
     assert_eq!(
         text(&out.stdout),
         "{\"symbol\":\"AAPL\"}\n{\"symbol\":\"FB\"}\n"
     );
     assert_eq!(text(&out.stderr), "", "-q hides timings");
 
-    let out = stocklake(&[
-        "-q",
-        "sql",
-        "--lake",
-        &l,
-        "--format",
-        "json",
-        "-f",
-        "queries/daily_summary.sql",
-    ]);
+    let out = cmd(&["-q", "sql", "--lake", &l, "--format", "json", "-f"])
+        .arg(repo().join("queries/daily_summary.sql"))
+        .output();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["symbol"], "AAPL");
     assert_eq!(v[0]["trading_days"], 3270);
 
-    let out = stocklake(&["sql", "--lake", &l, "--format", "csv", "queries/"]);
+    let out = cmd(&["sql", "--lake", &l, "--format", "csv"])
+        .arg(repo().join("queries/"))
+        .output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("queries/volume_spikes.sql"), "{stderr}");
     assert!(text(&out.stdout).contains("symbol,month_start,trading_days,vwap,total_volume\n"));
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["-q", "sql", "--lake", &l, "--format", "csv"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT 1 AS a;\nSELECT max(trade_date) AS d\n  FROM ticks;\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = cmd(&["-q", "sql", "--lake", &l, "--format", "csv"])
+        .output_with_stdin(b"SELECT 1 AS a;\nSELECT max(trade_date) AS d\n  FROM ticks;\n");
     assert_eq!(text(&out.stdout), "a\n1\nd\n2013-03-01\n");
 }
 
@@ -239,7 +225,7 @@ fn errors_name_the_file_and_the_statement_and_exit_non_zero() {
         "-- two statements\nSELECT 1;\n\nSELECT nope\nFROM ticks;\n",
     )
     .unwrap();
-    let out = stocklake(&["sql", "--lake", &l, "-f", file.to_str().unwrap()]);
+    let out = cmd(&["sql", "--lake", &l, "-f", file.to_str().unwrap()]).output();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
@@ -248,8 +234,7 @@ fn errors_name_the_file_and_the_statement_and_exit_non_zero() {
     );
 
     // Athena with nothing listening at its endpoint: the error names the engine and the call.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["sql", "--lake", &l, "--engine", "athena", "-c", "SELECT 1"])
+    let out = cmd(&["sql", "--lake", &l, "--engine", "athena", "-c", "SELECT 1"])
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "example")
@@ -257,9 +242,7 @@ fn errors_name_the_file_and_the_statement_and_exit_non_zero() {
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_CONFIG_FILE", "/nonexistent/stocklake-test")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stocklake-test")
-        .env_remove("STOCKLAKE_LAKE")
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("athena: StartQueryExecution"),
@@ -267,7 +250,7 @@ fn errors_name_the_file_and_the_statement_and_exit_non_zero() {
         text(&out.stderr)
     );
 
-    let out = stocklake(&["sql", "--lake", "/nonexistent/lake", "-c", "SELECT 1"]);
+    let out = cmd(&["sql", "--lake", "/nonexistent/lake", "-c", "SELECT 1"]).output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("does not exist"),

@@ -1,30 +1,27 @@
 //! A moto server (S3, Glue, Athena) for one test: started from the suite's Python venv on a
-//! random port of 127.0.0.1, killed on drop. Include with `#[path = "common/moto.rs"] mod moto;`.
+//! random port of 127.0.0.1, killed on drop.
 //! A missing venv FAILS the test (with the command that creates it): these tests never skip.
-#![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::cmd::{Cmd, Running, venv};
 
 /// Dummy credentials, also used by the secrets test to look for leaks.
 pub const ACCESS_KEY: &str = "AKIAMOTOTESTKEY00001";
 pub const SECRET_KEY: &str = "motoSecretKeyThatMustNeverBePrinted0001";
 pub const REGION: &str = "us-east-1";
 
+/// The server; dropping it kills it.
 pub struct Moto {
-    child: Child,
+    _server: Running,
     pub port: u16,
     pub endpoint: String,
-}
-
-fn venv() -> PathBuf {
-    match std::env::var_os("STOCKLAKE_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"),
-    }
 }
 
 impl Moto {
@@ -36,13 +33,12 @@ impl Moto {
              with requirements.txt installed) before `cargo test`",
             bin.display()
         );
-        let mut child = Command::new(&bin)
+        let mut child = Cmd::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .spawn();
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -61,13 +57,10 @@ impl Moto {
         });
         let port = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(p) => p,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("moto_server did not report its port within 30 s");
-            }
+            Err(_) => panic!("moto_server did not report its port within 30 s"),
         };
         Moto {
-            child,
+            _server: child,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
         }
@@ -163,9 +156,84 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Athena's `ColumnInfo` of a column, as the moto API takes it.
+pub fn athena_column(
+    name: impl Into<Value>,
+    ty: impl Into<Value>,
+    precision: impl Into<Value>,
+    scale: impl Into<Value>,
+) -> Value {
+    let (name, ty, precision, scale) = (name.into(), ty.into(), precision.into(), scale.into());
+    json!({"Name": name, "Label": name, "Type": ty, "Precision": precision, "Scale": scale,
+           "Nullable": "UNKNOWN", "CaseSensitive": false})
+}
+
+/// Athena's `Row` of values (`None`: NULL, no `VarCharValue`).
+pub fn athena_row<S: AsRef<str>>(values: &[Option<S>]) -> Value {
+    let data: Vec<Value> = values
+        .iter()
+        .map(|v| match v {
+            Some(s) => json!({"VarCharValue": s.as_ref()}),
+            None => json!({}),
+        })
+        .collect();
+    json!({"Data": data})
+}
+
+/// (name, type) of a Glue table's columns and partition keys, and the table.
+pub async fn glue_table(
+    glue: &aws_sdk_glue::Client,
+    db: &str,
+    name: &str,
+) -> (
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    aws_sdk_glue::types::Table,
+) {
+    let t = glue
+        .get_table()
+        .database_name(db)
+        .name(name)
+        .send()
+        .await
+        .expect("table exists")
+        .table()
+        .cloned()
+        .expect("a table");
+    let pair = |c: &aws_sdk_glue::types::Column| {
+        (c.name().to_string(), c.r#type().unwrap_or("").to_string())
+    };
+    let cols = t
+        .storage_descriptor()
+        .expect("a storage descriptor")
+        .columns()
+        .iter()
+        .map(pair)
+        .collect();
+    let keys = t.partition_keys().iter().map(pair).collect();
+    (cols, keys, t)
+}
+
+/// The partitions of a Glue table: values -> location.
+pub async fn glue_partitions(
+    glue: &aws_sdk_glue::Client,
+    db: &str,
+    table: &str,
+) -> BTreeMap<Vec<String>, String> {
+    glue.get_partitions()
+        .database_name(db)
+        .table_name(table)
+        .send()
+        .await
+        .expect("partitions")
+        .partitions()
+        .iter()
+        .map(|p| {
+            let loc = p
+                .storage_descriptor()
+                .and_then(|s| s.location())
+                .unwrap_or("");
+            (p.values().to_vec(), loc.to_string())
+        })
+        .collect()
 }

@@ -1,30 +1,21 @@
 //! No secret from the environment appears in any output or log line, even at trace level and
 //! when commands fail.
 
-#[path = "common/moto.rs"]
-mod moto;
-
-use std::process::Command;
-
-use moto::Moto;
+use crate::harness::moto::{self, Moto};
+use crate::harness::{cmd, stderr, stdout};
 
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzSessionTokenThatMustNeverBePrinted0042";
 
 fn run(moto: &Moto, endpoint: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocklake"));
-    cmd.args(args)
+    let mut command = cmd(args)
         .envs(moto.env())
         .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
         .env("RUST_LOG", "trace");
     if let Some(e) = endpoint {
-        cmd.env("AWS_ENDPOINT_URL", e);
+        command = command.env("AWS_ENDPOINT_URL", e);
     }
-    let out = cmd.output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let out = command.output();
+    format!("{}{}", stdout(&out), stderr(&out))
 }
 
 #[test]

@@ -1,14 +1,15 @@
 //! Saved queries on the sample lake: each matches its golden result (STOCKLAKE_BLESS=1
 //! regenerates them), and the golden results agree with values computed straight from the CSV.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use stocklake::engine::LocalEngine;
 use stocklake::engine::queries;
 use stocklake::engine::statements;
-use support::*;
+
+use crate::harness::golden::{bless, compare_golden, golden_csv, golden_path};
+use crate::harness::lake::{lake_arg, sample_lake};
+use crate::harness::{repo, sample_csv};
 
 async fn run_saved(engine: &LocalEngine, name: &str) -> String {
     let saved = queries::from_dir(&repo().join("queries")).unwrap();
@@ -61,7 +62,7 @@ async fn every_saved_query_matches_its_golden_result() {
 type Series = BTreeMap<String, Vec<(String, f64, f64, i64)>>;
 
 fn csv_series() -> Series {
-    let mut rdr = csv::Reader::from_path(repo().join("data/stocks.csv")).unwrap();
+    let mut rdr = csv::Reader::from_path(sample_csv()).unwrap();
     let mut out = Series::new();
     for rec in rdr.records() {
         let r = rec.unwrap();

@@ -1,42 +1,14 @@
-//! Helpers of the engine tests: sample lakes, the binary, golden-result text.
-#![allow(dead_code)]
+//! Golden query results: a result as stable CSV text, a tolerant comparison with the committed
+//! file in tests/golden, and `STOCKLAKE_BLESS=1` to rewrite them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use stocklake::engine::QueryOutput;
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh lake of data/stocks.csv (one file per symbol) in a temporary folder.
-pub fn sample_lake() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (files, rows) =
-        stocklake::engine::lakegen::write_sample_lake(&repo().join("data/stocks.csv"), dir.path())
-            .expect("sample lake");
-    assert_eq!((files, rows), (5, 12_154));
-    dir
-}
-
-/// Runs the stocklake binary with `args` from the repository root.
-pub fn stocklake(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("STOCKLAKE_LAKE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("stocklake runs")
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use super::repo;
 
 /// A float with 10 significant digits, without exponent or trailing zeros (stable across
 /// summation orders, readable in a diff).
@@ -128,8 +100,4 @@ pub fn golden_path(name: &str) -> PathBuf {
 
 pub fn bless() -> bool {
     std::env::var_os("STOCKLAKE_BLESS").is_some_and(|v| v != "0")
-}
-
-pub fn lake_arg(dir: &Path) -> String {
-    dir.display().to_string()
 }

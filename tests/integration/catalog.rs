@@ -1,90 +1,20 @@
 //! `catalog`, `catalog --repair`, `catalog --ddl` and `register_partition` (what `consume
 //! --register-partitions` calls), checked through the Glue API of a moto server.
 
-#[path = "common/moto.rs"]
-mod moto;
-
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use moto::Moto;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use stocklake::catalog::{self, INPUT_FORMAT, OUTPUT_FORMAT, SERDE_LIBRARY, TableSpec};
 use stocklake::lake::TableLayout;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::harness::moto::{Moto, glue_partitions, glue_table};
+use crate::harness::{cmd, rt};
 
+/// `stocklake <args>` against moto; fails the test unless it succeeds.
 fn stocklake(moto: &Moto, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(args)
-        .envs(moto.env())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("stocklake runs");
-    assert!(
-        out.status.success(),
-        "stocklake {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// (name, type) of the table's columns and partition keys, its location and formats.
-async fn glue_table(
-    glue: &aws_sdk_glue::Client,
-    db: &str,
-) -> (
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-    aws_sdk_glue::types::Table,
-) {
-    let t = glue
-        .get_table()
-        .database_name(db)
-        .name("ticks")
-        .send()
-        .await
-        .expect("table exists")
-        .table()
-        .cloned()
-        .unwrap();
-    let pair = |c: &aws_sdk_glue::types::Column| {
-        (c.name().to_string(), c.r#type().unwrap_or("").to_string())
-    };
-    let cols = t
-        .storage_descriptor()
-        .unwrap()
-        .columns()
-        .iter()
-        .map(pair)
-        .collect();
-    let keys = t.partition_keys().iter().map(pair).collect();
-    (cols, keys, t)
-}
-
-async fn partitions(glue: &aws_sdk_glue::Client, db: &str) -> BTreeMap<Vec<String>, String> {
-    glue.get_partitions()
-        .database_name(db)
-        .table_name("ticks")
-        .send()
-        .await
-        .unwrap()
-        .partitions()
-        .iter()
-        .map(|p| {
-            let loc = p
-                .storage_descriptor()
-                .and_then(|s| s.location())
-                .unwrap_or("");
-            (p.values().to_vec(), loc.to_string())
-        })
-        .collect()
+    cmd(args).envs(moto.env()).output_ok()
 }
 
 #[test]
@@ -106,7 +36,7 @@ fn catalog_creates_the_glue_table_idempotently() {
     rt().block_on(async {
         let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
         glue.get_database().name("stocklake").send().await.unwrap();
-        let (cols, keys, t) = glue_table(&glue, "stocklake").await;
+        let (cols, keys, t) = glue_table(&glue, "stocklake", "ticks").await;
         let want: Vec<(String, String)> = [
             ("event_time", "timestamp"),
             ("trade_date", "date"),
@@ -168,7 +98,7 @@ fn a_changed_layout_updates_the_table() {
         );
         let updated = catalog::ensure_table(&glue, &by_date).await.unwrap();
         assert_eq!(updated, catalog::TableAction::Updated);
-        let (cols, keys, _) = glue_table(&glue, "db2").await;
+        let (cols, keys, _) = glue_table(&glue, "db2", "ticks").await;
         assert_eq!(keys, vec![("dt".to_string(), "date".to_string())]);
         assert_eq!(cols[0], ("symbol".to_string(), "string".to_string()));
     });
@@ -197,7 +127,7 @@ fn register_partition_is_idempotent_and_stores_unescaped_values() {
                 .await
                 .unwrap();
         }
-        let parts = partitions(&glue, "stocklake").await;
+        let parts = glue_partitions(&glue, "stocklake", "ticks").await;
         assert_eq!(parts.len(), 4, "{parts:?}");
         assert_eq!(
             parts.get(&vec!["A/B".to_string()]).map(String::as_str),
@@ -264,7 +194,7 @@ fn repair_adds_the_partitions_glue_lacks() {
 
     rt().block_on(async {
         let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
-        let parts = partitions(&glue, "stocklake").await;
+        let parts = glue_partitions(&glue, "stocklake", "ticks").await;
         let want: BTreeMap<Vec<String>, String> = [
             ("AAPL", "s3://repair/lake/ticks/symbol=AAPL/"),
             ("A/B", "s3://repair/lake/ticks/symbol=A%2FB/"),
@@ -295,11 +225,7 @@ fn ddl_describes_the_same_table() {
         r#"{"partition_by":["symbol","year"]}"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stocklake"))
-        .args(["catalog", "--ddl", "--lake"])
-        .arg(&lake)
-        .output()
-        .unwrap();
+    let out = cmd(&["catalog", "--ddl", "--lake"]).arg(&lake).output();
     assert!(
         out.status.success(),
         "{}",

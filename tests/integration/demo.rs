@@ -1,17 +1,14 @@
 //! `stocklake demo` runs the whole path and prints every saved query's result; a second run on
 //! the same lake writes nothing twice.
 
-mod common;
-
-use common::lake::read_lake;
-use common::*;
+use crate::harness::lake::read_lake;
+use crate::harness::{cmd, stderr, stdout};
 
 #[test]
 fn the_demo_runs_end_to_end_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let lake_arg = lake.to_str().unwrap();
-    let out = stocklake(&["demo", "--lake", lake_arg]);
+    let out = cmd(&["demo", "--lake"]).arg(&lake).output();
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{err}");
     assert!(err.contains("produced 12154 events"), "{err}");
@@ -56,7 +53,7 @@ fn the_demo_runs_end_to_end_and_is_idempotent() {
     );
     assert_eq!(read_lake(&lake).len(), 12_154);
 
-    let again = stocklake(&["demo", "--lake", lake_arg, "-q"]);
+    let again = cmd(&["demo", "--lake"]).arg(&lake).arg("-q").output();
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
         read_lake(&lake).len(),

@@ -1,36 +1,28 @@
 //! `stocklake consume` end to end on a local lake: values, Parquet types, hostile symbols, poison.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::lake::{assert_exactly_once, parquet_files, read_lake};
-use common::*;
 use stocklake::lake::rejects::Reject;
-use stocklake::source::{CsvOptions, load_csv_files};
 use stocklake::tick::Tick;
+
+use crate::harness::kafka::{
+    broker_with_topic, consume_until_idle, partition_sizes, produce_file, produce_raw,
+    produce_ticks,
+};
+use crate::harness::lake::{
+    Row, assert_exactly_once, assert_same_ticks, files_under, parquet_files, read_lake,
+};
+use crate::harness::{python, repo, sample_csv, sample_ticks, stderr, text};
 
 #[test]
 fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
     let (broker, topic) = broker_with_topic(3);
-    let out = stocklake(&[
-        "produce",
-        "data/stocks.csv",
-        "--brokers",
-        broker.bootstrap_servers(),
-        "--topic",
-        &topic,
-        "-q",
-    ]);
+    let out = produce_file(&sample_csv(), broker.bootstrap_servers(), &topic)
+        .arg("-q")
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
     let dir = tempfile::tempdir().unwrap();
-    let out = consume_until_idle(
-        broker.bootstrap_servers(),
-        &topic,
-        &unique("g"),
-        dir.path(),
-        &[],
-    );
+    let out = consume_until_idle(broker.bootstrap_servers(), &topic, dir.path(), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("committed 12154 rows in 5 files"),
@@ -43,15 +35,7 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
         &rows,
         &partition_sizes(broker.bootstrap_servers(), &topic, 3),
     );
-    let (mut want, _) = load_csv_files(&[sample_csv()], &CsvOptions::default()).unwrap();
-    let mut got: Vec<Tick> = rows.into_iter().map(|r| r.tick).collect();
-    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
-    want.sort_by_key(key);
-    got.sort_by_key(key);
-    assert_eq!(got.len(), want.len());
-    if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
-        panic!("row {i}: lake {:?} vs csv {:?}", got[i], want[i]);
-    }
+    assert_same_ticks(rows.into_iter().map(|r| r.tick).collect(), sample_ticks());
 
     // Physical types: INT64 TIMESTAMP(MILLIS, UTC) and DATE, never INT96 or NANOS.
     for file in parquet_files(&dir.path().join("ticks")) {
@@ -98,17 +82,16 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
     }
 
     // pyarrow reads it with Hive partitioning and sees UTC milliseconds.
-    let py = venv_python();
-    let check = std::process::Command::new(&py)
-        .arg(repo().join("tests/py/check_lake.py"))
-        .arg(dir.path())
-        .output()
-        .expect("the venv's python runs");
-    let text = String::from_utf8_lossy(&check.stdout);
+    let check = python(&[
+        repo().join("tests/py/check_lake.py"),
+        dir.path().to_path_buf(),
+    ])
+    .output();
+    let text = text(&check.stdout);
     assert!(
         check.status.success(),
         "pyarrow check failed: {text}{}",
-        String::from_utf8_lossy(&check.stderr)
+        stderr(&check)
     );
     assert!(text.contains("rows=12154"), "{text}");
     assert!(text.contains("event_time=timestamp[ms, tz=UTC]"), "{text}");
@@ -122,33 +105,13 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
         f
     };
     let files_before = sorted_files();
-    let again = consume_until_idle(
-        broker.bootstrap_servers(),
-        &topic,
-        &unique("other-group"),
-        dir.path(),
-        &[],
-    );
+    let again = consume_until_idle(broker.bootstrap_servers(), &topic, dir.path(), &[]);
     let text = stderr(&again);
     assert!(again.status.success(), "{text}");
     assert!(text.contains("committed 0 rows in 0 files"), "{text}");
     assert!(text.contains("0 events were already in the lake"), "{text}");
     assert_eq!(sorted_files(), files_before);
     assert_eq!(read_lake(dir.path()).len(), 12_154);
-}
-
-/// The test venv's Python (scripts/python-env.sh makes it); a missing venv fails the test.
-pub fn venv_python() -> std::path::PathBuf {
-    let venv = std::env::var_os("STOCKLAKE_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/python-env.sh (scripts/test.sh does)",
-        py.display()
-    );
-    py
 }
 
 fn tick(symbol: &str, day: i64) -> Tick {
@@ -184,14 +147,10 @@ fn hostile_symbols_stay_in_their_directory_and_read_back_unchanged() {
         .iter()
         .flat_map(|s| (0..3).map(move |d| tick(s, d)))
         .collect();
-    produce_ticks(
-        broker.bootstrap_servers(),
-        &topic,
-        ticks.clone().into_iter(),
-    );
+    produce_ticks(broker.bootstrap_servers(), &topic, ticks.clone());
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let out = consume_until_idle(broker.bootstrap_servers(), &topic, &unique("g"), &lake, &[]);
+    let out = consume_until_idle(broker.bootstrap_servers(), &topic, &lake, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // Nothing outside the lake, and every data file exactly one level below ticks/.
@@ -214,15 +173,7 @@ fn hostile_symbols_stay_in_their_directory_and_read_back_unchanged() {
         );
     }
     let rows = read_lake(&lake);
-    let mut got: Vec<Tick> = rows.into_iter().map(|r| r.tick).collect();
-    let mut want = ticks;
-    let key = |t: &Tick| (t.symbol.clone(), t.event_time);
-    got.sort_by_key(key);
-    want.sort_by_key(key);
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g, w);
-    }
+    assert_same_ticks(rows.into_iter().map(|r| r.tick).collect(), ticks);
 }
 
 #[test]
@@ -289,7 +240,6 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     let out = consume_until_idle(
         broker.bootstrap_servers(),
         &topic,
-        &unique("g"),
         dir.path(),
         &["--flush-rows", "700"],
     );
@@ -303,7 +253,7 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
 
     let rows = read_lake(dir.path());
     let mut rejects: Vec<Reject> = Vec::new();
-    for entry in walk(&dir.path().join("_rejects")) {
+    for entry in files_under(&dir.path().join("_rejects")) {
         for line in std::fs::read_to_string(&entry).unwrap().lines() {
             rejects.push(serde_json::from_str(line).unwrap());
         }
@@ -320,7 +270,7 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     // Together, rows and rejects account for every offset exactly once.
     let mut all = rows.clone();
     for r in &rejects {
-        all.push(common::lake::Row {
+        all.push(Row {
             tick: tick("reject", 0),
             partition: r.partition,
             offset: r.offset,
@@ -333,20 +283,6 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn partition_by_symbol_and_year_or_by_date() {
     let (broker, topic) = broker_with_topic(2);
@@ -354,17 +290,12 @@ fn partition_by_symbol_and_year_or_by_date() {
         .iter()
         .flat_map(|s| [0i64, 400].map(|d| tick(s, d)))
         .collect();
-    produce_ticks(
-        broker.bootstrap_servers(),
-        &topic,
-        ticks.clone().into_iter(),
-    );
+    produce_ticks(broker.bootstrap_servers(), &topic, ticks.clone());
 
     let dir = tempfile::tempdir().unwrap();
     let out = consume_until_idle(
         broker.bootstrap_servers(),
         &topic,
-        &unique("g"),
         dir.path(),
         &["--partition-by", "symbol,year"],
     );
@@ -396,7 +327,6 @@ fn partition_by_symbol_and_year_or_by_date() {
     let out = consume_until_idle(
         broker.bootstrap_servers(),
         &topic,
-        &unique("g"),
         dir.path(),
         &["--partition-by", "date"],
     );
@@ -411,7 +341,6 @@ fn partition_by_symbol_and_year_or_by_date() {
     let out = consume_until_idle(
         broker.bootstrap_servers(),
         &topic,
-        &unique("g"),
         other.path(),
         &["--partition-by", "date"],
     );

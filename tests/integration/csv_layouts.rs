@@ -8,10 +8,10 @@ use stocklake::error::SourceError;
 use stocklake::source::{CsvOptions, Layout, OnError, load_csv_files};
 use stocklake::tick::{Tick, parse_iso_millis};
 
+use crate::harness::sample_csv;
+
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/csv")
-        .join(name)
+    crate::harness::fixture("csv").join(name)
 }
 
 fn load(name: &str, opts: CsvOptions) -> (Vec<Tick>, stocklake::source::LoadReport) {
@@ -22,18 +22,22 @@ fn ms(s: &str) -> i64 {
     parse_iso_millis(s).unwrap()
 }
 
+/// (symbol, event time) of each tick, in the order read.
+fn order(ticks: &[Tick]) -> Vec<(&str, i64)> {
+    ticks
+        .iter()
+        .map(|t| (t.symbol.as_str(), t.event_time))
+        .collect()
+}
+
 #[test]
 fn bokeh_sample_layout() {
     let (ticks, report) = load("bokeh.csv", CsvOptions::default());
     assert_eq!(report.files[0].layout, Layout::Bokeh);
     assert_eq!(ticks.len(), 4);
     // Replay order: by date, then symbol.
-    let order: Vec<_> = ticks
-        .iter()
-        .map(|t| (t.symbol.as_str(), t.event_time))
-        .collect();
     assert_eq!(
-        order,
+        order(&ticks),
         [
             ("AAPL", ms("2000-03-01")),
             ("MSFT", ms("2000-03-01")),
@@ -104,12 +108,8 @@ fn yahoo_layout_crlf_null_no_final_newline_symbol_from_file_name() {
 fn stooq_layout_with_dates_and_times() {
     let (ticks, report) = load("aapl.us.txt", CsvOptions::default());
     assert_eq!(report.files[0].layout, Layout::Stooq);
-    let order: Vec<_> = ticks
-        .iter()
-        .map(|t| (t.symbol.as_str(), t.event_time))
-        .collect();
     assert_eq!(
-        order,
+        order(&ticks),
         [
             ("MSFT.US", ms("2024-01-02T00:00:00Z")),
             ("AAPL.US", ms("2024-01-02T15:30:00Z")),
@@ -242,8 +242,7 @@ fn several_files_replay_together_in_event_time_order() {
 
 #[test]
 fn the_sample_file_loads_completely() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/stocks.csv");
-    let (ticks, report) = load_csv_files(&[path], &CsvOptions::default()).unwrap();
+    let (ticks, report) = load_csv_files(&[sample_csv()], &CsvOptions::default()).unwrap();
     assert_eq!(report.files[0].layout, Layout::Bokeh);
     assert_eq!(ticks.len(), 12_154);
     let symbols: std::collections::BTreeSet<_> = ticks.iter().map(|t| t.symbol.as_str()).collect();

@@ -2,15 +2,11 @@
 //! our own engine) for every Athena type, NULLs, empty results, the header row, several polls,
 //! the result CSV of a >1,000-row result, cancel; paging against a recorded page sequence.
 
-#[path = "common/moto.rs"]
-mod moto;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::array::*;
 use arrow::datatypes::{DataType, TimeUnit};
-use moto::Moto;
 use serde_json::{Value, json};
 use stocklake::engine::EngineError;
 use stocklake::engine::athena::{
@@ -18,13 +14,8 @@ use stocklake::engine::athena::{
 };
 use stocklake::engine::saved::SavedStore;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::harness::moto::{Moto, athena_column as col, athena_row as row};
+use crate::harness::rt;
 
 fn settings(save: &std::path::Path) -> AthenaSettings {
     AthenaSettings {
@@ -33,22 +24,6 @@ fn settings(save: &std::path::Path) -> AthenaSettings {
         max_poll: Duration::from_millis(200),
         ..AthenaSettings::default()
     }
-}
-
-fn col(name: &str, ty: &str, precision: i64, scale: i64) -> Value {
-    json!({"Name": name, "Label": name, "Type": ty, "Precision": precision, "Scale": scale,
-           "Nullable": "UNKNOWN", "CaseSensitive": false})
-}
-
-fn row(values: &[Option<&str>]) -> Value {
-    let data: Vec<Value> = values
-        .iter()
-        .map(|v| match v {
-            Some(s) => json!({"VarCharValue": s}),
-            None => json!({}),
-        })
-        .collect();
-    json!({"Data": data})
 }
 
 const TYPES: &[(&str, &str, i64, i64, &str)] = &[
@@ -210,7 +185,7 @@ fn big_rows(n: usize) -> Vec<Value> {
             1 => Some(""),
             _ => Some(i_s.as_str()),
         };
-        rows.push(row(&[Some(&i_s), s, Some("1.25")]));
+        rows.push(row(&[Some(i_s.as_str()), s, Some("1.25")]));
     }
     rows
 }

@@ -1,0 +1,70 @@
+//! The shared test harness: paths of the repository, unique names, text of a process's output,
+//! a Tokio runtime; and below, the clean command builder ([`cmd`]), the Kafka fixtures
+//! ([`kafka`]), lake readers ([`lake`]), moto ([`moto`]) and golden results ([`golden`]).
+
+pub mod cmd;
+pub mod golden;
+pub mod kafka;
+pub mod lake;
+pub mod moto;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use cmd::{cmd, python};
+
+/// The repository root (the tests never run the binary there: see [`cmd`]).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// data/stocks.csv, the sample data.
+pub fn sample_csv() -> PathBuf {
+    repo().join("data/stocks.csv")
+}
+
+/// The ticks of data/stocks.csv, in replay order.
+pub fn sample_ticks() -> Vec<stocklake::tick::Tick> {
+    let options = stocklake::source::CsvOptions::default();
+    let (ticks, _) = stocklake::source::load_csv_files(&[sample_csv()], &options)
+        .expect("data/stocks.csv loads");
+    ticks
+}
+
+/// A file of tests/fixtures.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(rel)
+}
+
+/// A name no other test in this run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Bytes a process printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    text(&o.stderr)
+}
+
+pub fn stdout(o: &Output) -> String {
+    text(&o.stdout)
+}
+
+/// A Tokio runtime for a synchronous test that calls async library code.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}

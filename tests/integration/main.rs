@@ -1,0 +1,21 @@
+//! The integration tests, one binary: one module per capability, all sharing [`harness`] (the
+//! embedded broker, the `stocklake` binary in a clean environment, moto, lake readers, goldens).
+
+mod harness;
+
+mod athena;
+mod catalog;
+mod compare;
+mod consume;
+mod consume_s3;
+mod crash;
+mod csv_layouts;
+mod demo;
+mod notebooks;
+mod produce;
+mod queries;
+mod rebalance;
+mod repl;
+mod secrets;
+mod sql;
+mod sync;
