@@ -2,6 +2,7 @@
 //! embedded broker, the `stocklake` binary in a clean environment, moto, lake readers, goldens).
 
 mod harness;
+mod layers;
 
 mod athena;
 mod catalog;
