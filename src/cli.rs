@@ -14,7 +14,8 @@ const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (compare: every result agrees)
   1  failure (compare, sql --engine both: a result disagrees or a side failed)
-  2  usage error: a bad flag or value, an unreadable settings file, nothing to run
+  2  usage error: a bad flag or value, an unreadable settings file, nothing to run, or sync
+     into a folder it did not create without --force
 
 Settings: flags win over STOCKLAKE_* environment variables, which win over ./stocklake.toml
 (or --config FILE), which wins over the built-in defaults.";

@@ -18,7 +18,7 @@ pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
     let cancel = crate::signal::stop_flag();
     let rt = super::runtime(None)?;
     let mut comparisons = Vec::new();
-    let mut failures = Vec::new();
+    let mut failures = 0;
     rt.block_on(async {
         for q in &saved {
             // The query's last statement is the one whose result was saved.
@@ -32,16 +32,19 @@ pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
                 Ok(c) => comparisons.push(c),
                 Err(e) => {
                     eprintln!("error: {}", crate::report::chain(&e));
-                    failures.push(e);
+                    failures += 1;
                 }
             }
         }
     });
     let stdout = std::io::stdout();
     let written = script::write_comparisons(&mut stdout.lock(), &comparisons, args.format);
-    match failures.into_iter().next() {
-        // Printed above, with the others: the exit status is what is left to say.
-        Some(e) => Err(e.into()),
-        None => written,
+    if failures > 0 {
+        return Err(CompareError::Incomplete {
+            failed: failures,
+            total: saved.len(),
+        }
+        .into());
     }
+    written
 }

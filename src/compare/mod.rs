@@ -29,6 +29,9 @@ pub enum CompareError {
     /// Results disagree.
     #[error("{mismatched} of {total} comparisons disagree")]
     Mismatch { mismatched: usize, total: usize },
+    /// Some queries could not be compared (each one's error was printed as it happened).
+    #[error("{failed} of {total} queries could not be compared (see the errors above)")]
+    Incomplete { failed: usize, total: usize },
     /// A side could not produce a result.
     #[error("{what}: the {side} side could not run: {message}")]
     SideFailed {

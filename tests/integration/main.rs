@@ -18,5 +18,6 @@ mod queries;
 mod rebalance;
 mod repl;
 mod secrets;
+mod snapshots;
 mod sql;
 mod sync;

@@ -7,6 +7,7 @@ pub mod golden;
 pub mod kafka;
 pub mod lake;
 pub mod moto;
+pub mod snapshot;
 
 use std::path::PathBuf;
 use std::process::Output;
