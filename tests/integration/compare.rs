@@ -118,7 +118,7 @@ async fn hand_written_athena_results_agree_with_the_local_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn planted_defects_are_reported_by_row_and_column() {
+async fn planted_value_and_row_defects_are_reported_by_row_and_column() {
     let lake = sample_lake();
     let tol = Tolerance::default();
     let fb_min_low = r#""FB","196","2012-05-18","2013-03-01","17.55""#;
@@ -193,6 +193,12 @@ async fn planted_defects_are_reported_by_row_and_column() {
     );
     assert_eq!(c.rows[0].right_row, Some(6));
     assert!(report::text(&c).contains("no row on local / athena row 6: only on athena"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_order_and_schema_defects_are_reported() {
+    let lake = sample_lake();
+    let tol = Tolerance::default();
 
     // Two rows swapped under ORDER BY: the same rows, another order.
     let dir = planted("daily_summary.csv", |t| {
