@@ -79,6 +79,13 @@ pub(crate) fn setup(message: impl Into<String>) -> EngineError {
     }
 }
 
+/// An Athena API call that failed (`call`: the operation and its query id).
+pub(crate) fn call_failed<E: std::error::Error + 'static>(
+    call: String,
+) -> impl FnOnce(E) -> EngineError {
+    move |e| setup(format!("{call}: {}", crate::aws::describe(&e)))
+}
+
 fn query_err(message: impl Into<String>) -> EngineError {
     EngineError::Query {
         engine: ENGINE,
@@ -296,12 +303,7 @@ impl AthenaEngine {
                 .query_execution_id(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    setup(format!(
-                        "GetQueryExecution {id}: {}",
-                        crate::aws::describe(&e)
-                    ))
-                })?;
+                .map_err(call_failed(format!("GetQueryExecution {id}")))?;
             let q = out
                 .query_execution()
                 .ok_or_else(|| setup(format!("GetQueryExecution {id}: no execution")))?;
@@ -357,12 +359,7 @@ impl AthenaEngine {
             .query_execution_id(id)
             .send()
             .await
-            .map_err(|e| {
-                setup(format!(
-                    "StopQueryExecution {id}: {}",
-                    crate::aws::describe(&e)
-                ))
-            })?;
+            .map_err(call_failed(format!("StopQueryExecution {id}")))?;
         tracing::info!("stopped Athena query {id}");
         Ok(())
     }

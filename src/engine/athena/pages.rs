@@ -8,7 +8,7 @@ use aws_sdk_athena::Client;
 use aws_sdk_athena::types::ColumnNullable;
 
 use super::convert::{ColumnMeta, Row};
-use super::{ENGINE, PAGE_ROWS, setup};
+use super::{ENGINE, PAGE_ROWS, call_failed};
 use crate::engine::EngineError;
 
 /// One page of GetQueryResults.
@@ -88,13 +88,7 @@ impl AthenaPages<'_> {
             .max_results(max)
             .send()
             .await
-            .map_err(|e| {
-                setup(format!(
-                    "GetQueryResults {}: {}",
-                    self.id,
-                    crate::aws::describe(&e)
-                ))
-            })?;
+            .map_err(call_failed(format!("GetQueryResults {}", self.id)))?;
         let rs = out.result_set();
         let columns = rs
             .and_then(|r| r.result_set_metadata())
