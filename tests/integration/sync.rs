@@ -24,13 +24,19 @@ async fn put(store: &dyn ObjectStore, key: &str, body: &str) {
 }
 
 /// Runs `stocklake sync`, returns the summary line.
-fn run_sync(moto: &Moto, src: &str, dest: &std::path::Path, extra: &[&str]) -> (bool, String) {
+/// `stocklake sync`: (exit status, stderr).
+fn run_sync(
+    moto: &Moto,
+    src: &str,
+    dest: &std::path::Path,
+    extra: &[&str],
+) -> (Option<i32>, String) {
     let out = cmd(&["sync", src])
         .arg(dest)
         .args(extra)
         .envs(moto.env())
         .output();
-    (out.status.success(), stderr(&out))
+    (out.status.code(), stderr(&out))
 }
 
 #[test]
@@ -48,8 +54,8 @@ fn sync_copies_then_only_changes_then_deletions() {
         put(&*store, "other/not-in-the-lake", "x").await;
     });
 
-    let (ok, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
-    assert!(ok, "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("3 objects upstream: 3 copied"), "{err}");
     assert_eq!(
         std::fs::read_to_string(
@@ -60,8 +66,8 @@ fn sync_copies_then_only_changes_then_deletions() {
     );
     assert!(local.join(MANIFEST).exists());
 
-    let (ok, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
-    assert!(ok, "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("0 copied (0 bytes), 3 unchanged, 0 deleted"),
         "{err}"
@@ -69,8 +75,8 @@ fn sync_copies_then_only_changes_then_deletions() {
 
     // Same size, new content: the ETag tells.
     rt().block_on(put(&*store, KEYS[1], "CONTENT 1"));
-    let (ok, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
-    assert!(ok, "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("1 copied (9 bytes), 2 unchanged, 0 deleted"),
         "{err}"
@@ -81,8 +87,8 @@ fn sync_copies_then_only_changes_then_deletions() {
     rt().block_on(async {
         store.delete(&Path::parse(KEYS[1]).unwrap()).await.unwrap();
     });
-    let (ok, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
-    assert!(ok, "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync1/lake", &local, &[]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("2 objects upstream: 0 copied (0 bytes), 2 unchanged, 1 deleted"),
         "{err}"
@@ -163,13 +169,15 @@ fn sync_leaves_a_foreign_folder_alone_unless_forced() {
     moto.create_bucket("sync3");
     let dest = tempfile::tempdir().unwrap();
     std::fs::write(dest.path().join("precious.txt"), "mine").unwrap();
-    let (ok, err) = run_sync(&moto, "s3://sync3/lake", dest.path(), &[]);
-    assert!(!ok);
+    // A refusal that --force overrides is a usage error: exit status 2.
+    let (code, err) = run_sync(&moto, "s3://sync3/lake", dest.path(), &[]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert!(dest.path().join("precious.txt").exists());
-    let (ok, err) = run_sync(&moto, "s3://sync3/lake", dest.path(), &["--force"]);
-    assert!(ok, "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync3/lake", dest.path(), &["--force"]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(!dest.path().join("precious.txt").exists());
-    let (ok, err) = run_sync(&moto, "s3://sync3/other", dest.path(), &[]);
-    assert!(!ok && err.contains("mirrors s3://sync3/lake/"), "{err}");
+    let (code, err) = run_sync(&moto, "s3://sync3/other", dest.path(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("mirrors s3://sync3/lake/"), "{err}");
 }
