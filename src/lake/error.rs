@@ -24,4 +24,30 @@ pub enum LakeError {
     },
     #[error("{location}: {message}")]
     Data { location: String, message: String },
+    /// A call into the Delta Lake library failed on the table at `table`.
+    #[error("Delta table {table}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// Another writer committed a `txn` for one of this batch's Kafka partitions after the
+    /// version this writer last validated: the partition moved, and the batch was not committed.
+    #[error(
+        "Delta table {table}: Kafka partition(s) {app_ids} were committed by another writer after version {version}, which this writer last validated; they were taken over, and this batch was refused (not committed)"
+    )]
+    TakenOver {
+        table: String,
+        app_ids: String,
+        version: u64,
+    },
+    /// The table exists with another partition layout or other columns than this writer's.
+    #[error(
+        "Delta table {table} has {found} but this writer asked for {wanted}; one table has one layout (use another lake)"
+    )]
+    TableMismatch {
+        table: String,
+        found: String,
+        wanted: String,
+    },
 }

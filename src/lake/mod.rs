@@ -2,6 +2,7 @@
 //! the exactly-once commit protocol (docs/exactly-once.md) and quarantined events.
 
 pub mod commit;
+pub mod delta;
 pub mod error;
 pub mod layout;
 pub mod rejects;

@@ -1,0 +1,394 @@
+//! The ticks table as a Delta Lake table (issue 12): created once with its partition layout
+//! (put-if-absent, so racing creators cannot mix layouts), and written one flush per commit: the
+//! flush's data files plus one `txn` action per Kafka partition, against the snapshot the writer
+//! last validated. A writer whose partition was committed by someone else since then is refused.
+//!
+//! The files themselves are written by the caller (the writer profile of `writer.rs`, Hive-style
+//! directories of `layout.rs`); this module only records them in `_delta_log/`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
+use deltalake::kernel::{Action, Add, StructField, Transaction};
+use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use super::error::LakeError;
+use super::layout::{PartitionKey, TABLE_DIR, TableLayout};
+use crate::tick::{MS_PER_DAY, civil_from_days, file_schema};
+
+/// Table properties set at creation. A year of one commit per second must stay workable:
+/// no expired-log clean-up after every commit (it lists the whole `_delta_log` each time; the
+/// compactor runs it), a checkpoint every 100 commits. `delta.setTransactionRetentionDuration`
+/// is never set: it would make idle partitions lose their offsets at the next checkpoint.
+const TABLE_PROPERTIES: &[(&str, &str)] = &[
+    ("delta.enableExpiredLogCleanup", "false"),
+    ("delta.checkpointInterval", "100"),
+    ("delta.logRetentionDuration", "interval 30 days"),
+];
+
+/// Attempts of a flush commit when other writers (other Kafka partitions) committed meanwhile:
+/// each retry first checks their commits for a `txn` of ours (then the flush is refused).
+const COMMIT_RETRIES: usize = 15;
+
+/// The Delta `txn` application id of a Kafka partition: `stocklake:<topic>:<partition>`. Kafka
+/// topic names hold only `[A-Za-z0-9._-]`, so the id is unambiguous.
+pub fn app_id(topic: &str, partition: i32) -> String {
+    format!("stocklake:{topic}:{partition}")
+}
+
+/// The ticks table's URL under a lake (`<lake>/ticks/`), from a folder, `file://` or `s3://` URL.
+pub fn ticks_url(lake: &str) -> Result<Url, LakeError> {
+    let (_, root) = super::lake_location(lake)?;
+    root.join(&format!("{TABLE_DIR}/"))
+        .map_err(|e| LakeError::Url {
+            url: lake.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The partition values of a tick in Delta's canonical form (`month` is `3`, not `03`, even
+/// where the directory says `month=03`). Delta reads an empty string as NULL: callers must not
+/// write empty symbols.
+pub fn partition_values(
+    layout: &TableLayout,
+    symbol: &str,
+    event_time: i64,
+) -> Vec<(String, String)> {
+    let (_, m, _) = civil_from_days(event_time.div_euclid(MS_PER_DAY));
+    layout
+        .partition_by
+        .iter()
+        .map(|key| {
+            let value = match key {
+                PartitionKey::Month => m.to_string(),
+                other => other.value(symbol, event_time),
+            };
+            (key.column().to_string(), value)
+        })
+        .collect()
+}
+
+/// A data file already written under the table folder, to be recorded in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Path relative to the table folder, as the object is named in the store
+    /// (`symbol=AAPL/part-….parquet`, Hive-escaped directory values).
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Each partition column and its value (see [`partition_values`]).
+    pub partition_values: Vec<(String, String)>,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Delta per-file statistics JSON (`numRecords`, `minValues`, …); None writes only
+    /// `{"numRecords":rows}`.
+    pub stats: Option<String>,
+}
+
+/// One Kafka partition's progress in a commit: the last offset the commit holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTxn {
+    /// See [`app_id`].
+    pub app_id: String,
+    /// The last Kafka offset written (inclusive).
+    pub version: i64,
+}
+
+/// The ticks Delta table, at the version this handle last loaded or committed. Nothing here
+/// refreshes it silently: [`TicksTable::commit`] commits against that version, and only
+/// [`TicksTable::refresh`] moves it forward.
+#[derive(Clone)]
+pub struct TicksTable {
+    table: DeltaTable,
+    name: String,
+    layout: TableLayout,
+}
+
+impl std::fmt::Debug for TicksTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicksTable")
+            .field("table", &self.name)
+            .field("version", &self.table.version())
+            .finish()
+    }
+}
+
+fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
+    move |e| LakeError::Delta {
+        table: table.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// A table handle for `url` (not loaded). S3 tables use stocklake's own S3 client (aws-config's
+/// chain and endpoint) for the log and the data; local folders are created when missing.
+async fn table_at(url: &Url) -> Result<DeltaTable, LakeError> {
+    let name = url.to_string();
+    let url_err = |message: String| LakeError::Url {
+        url: name.clone(),
+        message,
+    };
+    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&name))?;
+    let builder = match url.scheme() {
+        "file" => {
+            let dir = url
+                .to_file_path()
+                .map_err(|()| url_err("not a local path".into()))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| url_err(format!("cannot create the folder: {e}")))?;
+            builder
+        }
+        "s3" | "s3a" => {
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| url_err("no bucket name".into()))?;
+            let store = crate::aws::s3_store(&crate::aws::sdk_config().await, bucket)
+                .map_err(|e| url_err(e.to_string()))?;
+            builder.with_storage_backend(store, url.clone())
+        }
+        other => return Err(url_err(format!("unsupported scheme {other}://"))),
+    };
+    builder.build().map_err(delta_err(&name))
+}
+
+/// The table's columns for a layout: the file columns, then the partition columns.
+fn columns(layout: &TableLayout) -> Result<Vec<StructField>, String> {
+    let file = file_schema(layout.symbol_in_file());
+    file.fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .chain(layout.partition_fields())
+        .map(|f| {
+            (&f).try_into_kernel()
+                .map_err(|e| format!("{}: {e}", f.name()))
+        })
+        .collect()
+}
+
+fn describe(columns: &[String]) -> String {
+    if columns.is_empty() {
+        "no partition columns".into()
+    } else {
+        format!("partition columns ({})", columns.join(", "))
+    }
+}
+
+impl TicksTable {
+    /// Opens the ticks table at `url`, creating it with `layout` when there is none. Creation is
+    /// put-if-absent (no retry): of two racing creators one wins, and the other loads the
+    /// winner's table. Either way a table whose partition columns or columns differ from
+    /// `layout`'s is refused with [`LakeError::TableMismatch`].
+    pub async fn open_or_create(url: &Url, layout: &TableLayout) -> Result<Self, LakeError> {
+        let name = url.to_string();
+        let mut table = table_at(url).await?;
+        let exists = table
+            .verify_deltatable_existence()
+            .await
+            .map_err(delta_err(&name))?;
+        if exists {
+            table.load().await.map_err(delta_err(&name))?;
+        } else {
+            let cols = columns(layout).map_err(|message| LakeError::Format {
+                key: name.clone(),
+                message,
+            })?;
+            let created = table
+                .create()
+                .with_columns(cols)
+                .with_partition_columns(layout.partition_by.iter().map(|k| k.column()))
+                .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+                .with_save_mode(SaveMode::ErrorIfExists)
+                .with_commit_properties(CommitProperties::default().with_max_retries(0))
+                .await;
+            match created {
+                Ok(t) => table = t,
+                // Lost the race (or failed): whoever created it decides the layout.
+                Err(e) => {
+                    if !table
+                        .verify_deltatable_existence()
+                        .await
+                        .map_err(delta_err(&name))?
+                    {
+                        return Err(delta_err(&name)(e));
+                    }
+                    tracing::info!("{name}: created meanwhile by another writer ({e})");
+                    table.load().await.map_err(delta_err(&name))?;
+                }
+            }
+        }
+        let this = TicksTable {
+            table,
+            name,
+            layout: layout.clone(),
+        };
+        this.check_layout()?;
+        Ok(this)
+    }
+
+    fn check_layout(&self) -> Result<(), LakeError> {
+        let metadata = self.state()?.metadata();
+        let found: Vec<String> = metadata.partition_columns().to_vec();
+        let wanted: Vec<String> = self
+            .layout
+            .partition_by
+            .iter()
+            .map(|k| k.column().to_string())
+            .collect();
+        let mismatch = |found: String, wanted: String| LakeError::TableMismatch {
+            table: self.name.clone(),
+            found,
+            wanted,
+        };
+        if found != wanted {
+            return Err(mismatch(describe(&found), describe(&wanted)));
+        }
+        let have: Vec<String> = self
+            .state()?
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        let want: Vec<String> = columns(&self.layout)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        if have != want {
+            return Err(mismatch(
+                format!("columns ({})", have.join(", ")),
+                format!("columns ({})", want.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Result<&deltalake::table::state::DeltaTableState, LakeError> {
+        self.table.snapshot().map_err(delta_err(&self.name))
+    }
+
+    /// The table's URL, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version this handle holds (last loaded or committed).
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or_default()
+    }
+
+    /// The underlying table at the version this handle holds (for readers:
+    /// `table().table_provider()` is the DataFusion provider of exactly that version).
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Moves this handle to the latest committed version, and returns it. A writer does this
+    /// when it (re)validates its partitions, never on its own before a commit.
+    pub async fn refresh(&mut self) -> Result<u64, LakeError> {
+        self.table
+            .update_incremental(None)
+            .await
+            .map_err(delta_err(&self.name))?;
+        Ok(self.version())
+    }
+
+    /// The `txn` version of `app_id` at the version this handle holds; None when the table has
+    /// never seen it.
+    pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
+        self.state()?
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(delta_err(&self.name))
+    }
+
+    /// Records one flush as ONE commit: an `add` per file and a `txn` per Kafka partition,
+    /// against the version this handle holds. Commits of other writers made since then are
+    /// accepted unless one of them has a `txn` of one of `txns`' app ids: then nothing is
+    /// committed and the error is [`LakeError::TakenOver`]. Returns the new version, which this
+    /// handle then holds.
+    pub async fn commit(&mut self, files: &[DataFile], txns: &[AppTxn]) -> Result<u64, LakeError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let actions = files
+            .iter()
+            .map(|f| {
+                Action::Add(Add {
+                    path: f.path.clone(),
+                    partition_values: f
+                        .partition_values
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect::<HashMap<_, _>>(),
+                    size: f.size as i64,
+                    modification_time: now,
+                    data_change: true,
+                    stats: Some(
+                        f.stats
+                            .clone()
+                            .unwrap_or_else(|| format!("{{\"numRecords\":{}}}", f.rows)),
+                    ),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let properties = CommitProperties::default()
+            .with_application_transactions(
+                txns.iter()
+                    .map(|t| Transaction::new_with_last_update(&t.app_id, t.version, Some(now)))
+                    .collect(),
+            )
+            .with_max_retries(COMMIT_RETRIES)
+            .with_create_checkpoint(true)
+            .with_cleanup_expired_logs(Some(false));
+        let operation = DeltaOperation::StreamingUpdate {
+            output_mode: OutputMode::Append,
+            query_id: "stocklake".into(),
+            epoch_id: now,
+        };
+        let base = self.version();
+        let state = self.state()?;
+        let outcome = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(state), self.table.log_store(), operation)
+            .await;
+        match outcome {
+            Ok(done) => {
+                self.table.state = Some(done.snapshot());
+                Ok(done.version())
+            }
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+            }) => Err(LakeError::TakenOver {
+                table: self.name.clone(),
+                app_ids: txns
+                    .iter()
+                    .map(|t| t.app_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                version: base,
+            }),
+            Err(e) => Err(delta_err(&self.name)(e)),
+        }
+    }
+}
+
+/// The Delta table as a DataFusion table provider, at the version `table` holds.
+pub async fn provider(
+    table: &TicksTable,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>, LakeError> {
+    table
+        .table()
+        .table_provider()
+        .await
+        .map_err(|e| delta_err(table.name())(e.into()))
+}
+
+/// Unit tests on a temporary local table: `delta/tests.rs`.
+#[cfg(test)]
+mod tests;

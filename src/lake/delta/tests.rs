@@ -1,0 +1,275 @@
+//! Tests of the Delta table on a temporary local folder: real lake files (the writer profile and
+//! the tick batch builder), commits with `txn`s, fencing of a stale writer, and layout races.
+
+use std::path::Path;
+
+use datafusion::prelude::SessionContext;
+
+use super::*;
+use crate::lake::writer::encode;
+use crate::tick::{Tick, TickBatchBuilder, parse_iso_millis};
+
+fn by_symbol() -> TableLayout {
+    TableLayout {
+        partition_by: vec![PartitionKey::Symbol],
+    }
+}
+
+fn tick(symbol: &str, day: &str) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        event_time: parse_iso_millis(day).unwrap(),
+        open: Some(1.0),
+        high: Some(2.0),
+        low: Some(0.5),
+        close: Some(1.5),
+        adj_close: None,
+        volume: Some(100),
+    }
+}
+
+/// Writes `rows` ticks of `symbol` (Kafka offsets `first..`) as a lake file under the table
+/// folder, as the consumer does; returns it as a [`DataFile`].
+fn write_file(
+    table_dir: &Path,
+    layout: &TableLayout,
+    symbol: &str,
+    partition: i32,
+    first: i64,
+    rows: i64,
+    name: &str,
+) -> DataFile {
+    let mut b = TickBatchBuilder::new(layout.symbol_in_file(), rows as usize);
+    let t = tick(symbol, "2000-03-01");
+    for offset in first..first + rows {
+        b.push(&t, partition, offset);
+    }
+    let bytes = encode(&[b.finish()]).unwrap();
+    let dir = layout.partition_dir(symbol, t.event_time);
+    let path = format!("{dir}/{name}");
+    std::fs::create_dir_all(table_dir.join(&dir)).unwrap();
+    std::fs::write(table_dir.join(&path), &bytes).unwrap();
+    DataFile {
+        path,
+        size: bytes.len() as u64,
+        partition_values: partition_values(layout, symbol, t.event_time),
+        rows: rows as u64,
+        stats: None,
+    }
+}
+
+fn table_url(dir: &tempfile::TempDir) -> Url {
+    ticks_url(dir.path().to_str().unwrap()).unwrap()
+}
+
+/// One column of one row of a query, as text.
+async fn query(table: &TicksTable, sql: &str) -> Vec<String> {
+    let ctx = SessionContext::new();
+    ctx.register_table("ticks", provider(table).await.unwrap())
+        .unwrap();
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_commit_records_files_and_offsets_and_readers_see_only_committed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = table_url(&dir);
+    let layout = by_symbol();
+    let mut table = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let created = table.version();
+    let table_dir = dir.path().join("ticks");
+    let x = app_id("ticks", 0);
+    let y = app_id("ticks", 1);
+    assert_eq!(x, "stocklake:ticks:0");
+    assert_eq!(table.txn_version(&x).await.unwrap(), None);
+
+    let files = [
+        write_file(&table_dir, &layout, "AAPL", 0, 0, 3, "part-a.parquet"),
+        write_file(&table_dir, &layout, "MSFT", 1, 10, 2, "part-b.parquet"),
+    ];
+    let txns = [
+        AppTxn {
+            app_id: x.clone(),
+            version: 2,
+        },
+        AppTxn {
+            app_id: y.clone(),
+            version: 11,
+        },
+    ];
+    let v = table.commit(&files, &txns).await.unwrap();
+    assert_eq!(v, created + 1);
+    assert_eq!(table.version(), v);
+    assert_eq!(table.txn_version(&x).await.unwrap(), Some(2));
+    assert_eq!(table.txn_version(&y).await.unwrap(), Some(11));
+    assert_eq!(table.txn_version(&app_id("ticks", 2)).await.unwrap(), None);
+
+    // A file in the same partition folder that no commit records is no part of the table.
+    write_file(&table_dir, &layout, "AAPL", 0, 3, 4, "part-orphan.parquet");
+    // A fresh reader too, from the log alone.
+    let reader = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    assert_eq!(reader.version(), v);
+    assert_eq!(reader.txn_version(&y).await.unwrap(), Some(11));
+    for t in [&table, &reader] {
+        assert_eq!(query(t, "SELECT count(*) FROM ticks").await, ["5"]);
+        assert_eq!(
+            query(
+                t,
+                "SELECT symbol, count(*), min(kafka_offset), max(kafka_offset) \
+                 FROM ticks GROUP BY symbol ORDER BY symbol"
+            )
+            .await,
+            ["AAPL|3|0|2", "MSFT|2|10|11"]
+        );
+    }
+    // Millisecond timestamps in our files read back as Delta's (microsecond, UTC) timestamp.
+    let times = query(
+        &table,
+        "SELECT min(event_time), max(trade_date), arrow_typeof(min(event_time)) FROM ticks",
+    )
+    .await;
+    assert_eq!(times.len(), 1);
+    assert!(
+        times[0].starts_with("2000-03-01T00:00:00") && times[0].contains("|2000-03-01|"),
+        "{times:?}"
+    );
+    assert!(times[0].contains("Timestamp("), "{times:?}");
+}
+
+#[tokio::test]
+async fn a_writer_whose_partition_was_taken_over_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = table_url(&dir);
+    let layout = by_symbol();
+    let table_dir = dir.path().join("ticks");
+    let mut a = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let mut b = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let mut c = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let v = a.version();
+    assert_eq!(b.version(), v);
+    let x = app_id("ticks", 0);
+    let txn = |app_id: &str, version| AppTxn {
+        app_id: app_id.to_string(),
+        version,
+    };
+
+    // B took partition 0 over and committed first.
+    let fb = write_file(&table_dir, &layout, "AAPL", 0, 0, 2, "part-b.parquet");
+    let vb = b.commit(&[fb], &[txn(&x, 1)]).await.unwrap();
+    assert_eq!(vb, v + 1);
+
+    // A, still at v, commits the same partition: refused, and says why.
+    let fa = write_file(&table_dir, &layout, "AAPL", 0, 0, 3, "part-a.parquet");
+    let err = a.commit(&[fa], &[txn(&x, 2)]).await.unwrap_err();
+    assert!(matches!(err, LakeError::TakenOver { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("stocklake:ticks:0") && message.contains("refused"),
+        "{message}"
+    );
+    assert_eq!(a.version(), v, "a refused writer stays where it was");
+
+    // C, also at v, commits another partition: other writers' commits do not stop it.
+    let fc = write_file(&table_dir, &layout, "MSFT", 1, 0, 4, "part-c.parquet");
+    let vc = c
+        .commit(&[fc], &[txn(&app_id("ticks", 1), 3)])
+        .await
+        .unwrap();
+    assert_eq!(vc, vb + 1);
+
+    let mut reader = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    assert_eq!(reader.refresh().await.unwrap(), vc);
+    assert_eq!(reader.txn_version(&x).await.unwrap(), Some(1));
+    assert_eq!(
+        query(
+            &reader,
+            "SELECT symbol, count(*) FROM ticks GROUP BY symbol ORDER BY symbol"
+        )
+        .await,
+        ["AAPL|2", "MSFT|4"]
+    );
+    // A, refreshed, sees B's offset and may go on from there.
+    assert_eq!(a.refresh().await.unwrap(), vc);
+    assert_eq!(a.txn_version(&x).await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn a_table_keeps_the_layout_of_its_first_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = table_url(&dir);
+    let by_date = TableLayout {
+        partition_by: vec![PartitionKey::Date],
+    };
+    // Two creators race with different layouts: exactly one layout wins, the other is refused.
+    let symbol = by_symbol();
+    let (one, two) = tokio::join!(
+        TicksTable::open_or_create(&url, &symbol),
+        TicksTable::open_or_create(&url, &by_date)
+    );
+    let (winner, loser) = match (one, two) {
+        (Ok(w), Err(l)) => (w, l),
+        (Err(l), Ok(w)) => (w, l),
+        other => panic!("expected one winner: {other:?}"),
+    };
+    assert_eq!(winner.version(), 0);
+    assert!(
+        matches!(loser, LakeError::TableMismatch { .. }),
+        "{loser:?}"
+    );
+    assert!(
+        loser.to_string().contains("one table has one layout"),
+        "{loser}"
+    );
+    // Later opens get the same answer, and the log holds one layout only.
+    let symbol_first = winner.layout == by_symbol();
+    let other = if symbol_first { by_date } else { by_symbol() };
+    let err = TicksTable::open_or_create(&url, &other).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(if symbol_first { "(symbol)" } else { "(dt)" }),
+        "{err}"
+    );
+    let log: Vec<_> = std::fs::read_dir(dir.path().join("ticks/_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(log, ["00000000000000000000.json"]);
+}
+
+#[test]
+fn partition_values_are_canonical_and_app_ids_name_topic_and_partition() {
+    let layout = TableLayout {
+        partition_by: vec![
+            PartitionKey::Symbol,
+            PartitionKey::Year,
+            PartitionKey::Month,
+            PartitionKey::Date,
+        ],
+    };
+    let t = parse_iso_millis("2013-03-01T15:30:00Z").unwrap();
+    let got = partition_values(&layout, "BRK.B", t);
+    let want = [
+        ("symbol", "BRK.B"),
+        ("year", "2013"),
+        ("month", "3"),
+        ("dt", "2013-03-01"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+    );
+    assert_eq!(app_id("my.topic", 7), "stocklake:my.topic:7");
+}
