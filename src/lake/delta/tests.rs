@@ -181,8 +181,9 @@ async fn a_writer_whose_partition_was_taken_over_is_refused() {
     );
     assert_eq!(a.version(), v, "a refused writer stays where it was");
 
-    // C, also at v, commits another partition: other writers' commits do not stop it.
-    let fc = write_file(&table_dir, &layout, "MSFT", 1, 0, 4, "part-c.parquet");
+    // C, also at v, commits another Kafka partition (same symbol folder): B's commit does not
+    // stop it.
+    let fc = write_file(&table_dir, &layout, "AAPL", 1, 0, 4, "part-c.parquet");
     let vc = c
         .commit(&[fc], &[txn(&app_id("ticks", 1), 3)])
         .await
@@ -195,10 +196,11 @@ async fn a_writer_whose_partition_was_taken_over_is_refused() {
     assert_eq!(
         query(
             &reader,
-            "SELECT symbol, count(*) FROM ticks GROUP BY symbol ORDER BY symbol"
+            "SELECT symbol, kafka_partition, count(*) FROM ticks \
+             GROUP BY symbol, kafka_partition ORDER BY kafka_partition"
         )
         .await,
-        ["AAPL|2", "MSFT|4"]
+        ["AAPL|0|2", "AAPL|1|4"]
     );
     // A, refreshed, sees B's offset and may go on from there.
     assert_eq!(a.refresh().await.unwrap(), vc);
@@ -272,4 +274,44 @@ fn partition_values_are_canonical_and_app_ids_name_topic_and_partition() {
         want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
     );
     assert_eq!(app_id("my.topic", 7), "stocklake:my.topic:7");
+}
+
+#[tokio::test]
+async fn files_written_through_the_lake_with_escaped_directories_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = crate::lake::Lake::open(dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let layout = by_symbol();
+    let mut table = TicksTable::open_or_create(&table_url(&dir), &layout)
+        .await
+        .unwrap();
+    let mut symbols = vec!["A/B", "x y", "ünï", "%2F", "BRK.B", "a=b#?"];
+    let mut files = Vec::new();
+    for (i, symbol) in symbols.iter().enumerate() {
+        let t = tick(symbol, "2000-03-01");
+        let mut b = TickBatchBuilder::new(false, 1);
+        b.push(&t, 0, i as i64);
+        let bytes = encode(&[b.finish()]).unwrap();
+        let path = format!(
+            "{}/part-{i}.parquet",
+            layout.partition_dir(symbol, t.event_time)
+        );
+        lake.put(&format!("{TABLE_DIR}/{path}"), bytes.clone())
+            .await
+            .unwrap();
+        files.push(DataFile {
+            path,
+            size: bytes.len() as u64,
+            partition_values: partition_values(&layout, symbol, t.event_time),
+            rows: 1,
+            stats: None,
+        });
+    }
+    table.commit(&files, &[]).await.unwrap();
+    symbols.sort_unstable();
+    assert_eq!(
+        query(&table, "SELECT symbol FROM ticks ORDER BY symbol").await,
+        symbols
+    );
 }
