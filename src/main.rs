@@ -49,7 +49,13 @@ fn init_logging(verbose: u8) {
         0 => concat!(
             "warn,aws_config=error,aws_runtime=error,aws_types=error,aws_smithy_runtime=error,",
             "aws_smithy_runtime_api=error,aws_smithy_http_client=error,aws_sdk_athena=error,",
-            "aws_sdk_glue=error,aws_sdk_sso=error,aws_sdk_ssooidc=error,aws_sdk_sts=error"
+            "aws_sdk_glue=error,aws_sdk_sso=error,aws_sdk_ssooidc=error,aws_sdk_sts=error,",
+            // rdkafka's BaseConsumer closes its queue again when dropped, after the consumer
+            // closed it and left the group; librdkafka then sometimes answers "broker handle
+            // destroyed", which rdkafka logs as an ERROR after a clean exit. (Its `log` records
+            // reach tracing since deltalake's kernel turns on tracing-subscriber's tracing-log.)
+            // Shown from -v on.
+            "rdkafka::consumer::base_consumer=off"
         ),
         1 => "info",
         2 => "debug",
