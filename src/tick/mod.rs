@@ -198,6 +198,10 @@ pub struct TickRef<'a> {
 impl<'a> TickRef<'a> {
     /// Checks the values a lake must never hold (see [`Tick::validate`]).
     pub fn validate(&self) -> Result<(), TickError> {
+        if self.symbol.is_empty() {
+            // A lake partition needs a value: Delta and Hive read an empty one as NULL.
+            return Err(field_err("symbol", "is empty".into()));
+        }
         if self.symbol.len() > MAX_SYMBOL_BYTES {
             return Err(field_err(
                 "symbol",

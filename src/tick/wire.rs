@@ -321,6 +321,10 @@ mod tests {
                 br#"{"symbol":"A","event_time":"2000-01-01","close":NaN}"#,
                 "not a valid",
             ),
+            (
+                br#"{"symbol":"","event_time":"2000-01-01"}"#,
+                "`symbol`: is empty",
+            ),
         ];
         for (input, want) in cases {
             let err = Tick::decode_json(input).unwrap_err().to_string();

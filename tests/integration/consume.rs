@@ -137,7 +137,6 @@ fn hostile_symbols_stay_in_their_directory_and_read_back_unchanged() {
         ":",
         "with space",
         "ünïcødé",
-        "",
         "..",
         "x=y",
         "AAPL",
@@ -216,6 +215,10 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
         (
             "event_time",
             br#"{"symbol":"AAA","event_time":"tomorrow"}"#.to_vec(),
+        ),
+        (
+            "`symbol`: is empty",
+            br#"{"symbol":"","event_time":"2024-01-02T00:00:00.000Z","close":1}"#.to_vec(),
         ),
     ];
     // 4,000 good events, 40 of each bad kind (1% each), interleaved.
