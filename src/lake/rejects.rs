@@ -1,9 +1,14 @@
 //! Quarantined events: every event the consumer cannot turn into a tick is kept, with its raw
-//! bytes and the reason, as one JSON line in `<lake>/_rejects/<topic>/part-<topic>-<partition>-<first offset>.jsonl`.
+//! bytes (a bounded prefix, its length and hash for a huge one) and the reason, as one JSON line
+//! in `<lake>/_rejects/<topic>/part-<topic>-<partition>-<first offset>.jsonl`.
 
 use serde::{Deserialize, Serialize};
 
 use super::layout::{REJECTS_DIR, escape_value};
+
+/// How much of a rejected value is kept: a longer one keeps this prefix, its length and its
+/// SHA-256, so one huge poison event cannot blow up the rejects file.
+pub const KEPT_VALUE_BYTES: usize = 64 << 10;
 
 /// One rejected event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,11 +21,17 @@ pub struct Reject {
     /// The message key, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_base64: Option<String>,
-    /// The raw message value, base64 (exact bytes).
-    pub value_base64: String,
-    /// The value as text, when it is valid UTF-8 (for people reading the file).
+    /// The kept value (see [`KEPT_VALUE_BYTES`]) as text, when it is UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_text: Option<String>,
+    /// The kept value as base64, when it is not UTF-8 (exact bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
+    /// The whole value's length in bytes.
+    pub value_bytes: u64,
+    /// SHA-256 of the whole value (hex), when only a prefix is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_sha256: Option<String>,
 }
 
 impl Reject {
@@ -32,21 +43,52 @@ impl Reject {
         key: Option<&[u8]>,
         value: &[u8],
     ) -> Self {
+        let truncated = value.len() > KEPT_VALUE_BYTES;
+        let kept = &value[..value.len().min(KEPT_VALUE_BYTES)];
+        let (value_text, value_base64) = match std::str::from_utf8(kept) {
+            Ok(text) => (Some(text.to_string()), None),
+            // UTF-8 cut inside its last character by the prefix: keep the whole characters.
+            Err(e) if truncated && e.error_len().is_none() => (
+                Some(String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned()),
+                None,
+            ),
+            Err(_) => (None, Some(base64(kept))),
+        };
         Reject {
             topic: topic.to_string(),
             partition,
             offset,
             reason,
             key_base64: key.map(base64),
-            value_base64: base64(value),
-            value_text: std::str::from_utf8(value).ok().map(str::to_string),
+            value_text,
+            value_base64,
+            value_bytes: value.len() as u64,
+            value_sha256: truncated.then(|| sha256_hex(value)),
         }
     }
 
-    /// The raw value bytes.
+    /// The kept value bytes: the whole value unless [`Reject::is_truncated`].
     pub fn value(&self) -> Option<Vec<u8>> {
-        unbase64(&self.value_base64)
+        match (&self.value_text, &self.value_base64) {
+            (Some(text), _) => Some(text.as_bytes().to_vec()),
+            (None, Some(b64)) => unbase64(b64),
+            (None, None) => Some(Vec::new()),
+        }
     }
+
+    /// Only a prefix of the value is kept (with its length and hash).
+    pub fn is_truncated(&self) -> bool {
+        self.value_sha256.is_some()
+    }
+}
+
+/// SHA-256 of `data` as lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The rejects file of a batch, relative to the lake root.
@@ -97,6 +139,43 @@ pub fn unbase64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_value_keeps_a_prefix_its_length_and_hash_and_no_copy() {
+        let huge = "x".repeat(10 << 20);
+        let r = Reject::new("t", 0, 7, "oversized".into(), None, huge.as_bytes());
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.len() < KEPT_VALUE_BYTES + 1024, "{} bytes", line.len());
+        assert!(r.is_truncated() && r.value_base64.is_none());
+        assert_eq!(r.value_bytes, 10 << 20);
+        assert_eq!(r.value().unwrap(), &huge.as_bytes()[..KEPT_VALUE_BYTES]);
+        assert_eq!(
+            r.value_sha256.as_deref(),
+            Some(sha256_hex(huge.as_bytes()).as_str())
+        );
+        // A cut inside a multi-byte character keeps whole characters.
+        let wide = "é".repeat(KEPT_VALUE_BYTES);
+        let r = Reject::new("t", 0, 8, "oversized".into(), None, wide.as_bytes());
+        let kept = r.value_text.as_deref().unwrap();
+        assert!(kept.chars().all(|c| c == 'é') && kept.len() == KEPT_VALUE_BYTES);
+    }
+
+    #[test]
+    fn a_value_is_kept_once_as_text_or_as_base64() {
+        let r = Reject::new("t", 0, 1, "bad".into(), Some(b"k"), b"not json");
+        assert_eq!(r.value_text.as_deref(), Some("not json"));
+        assert_eq!((r.value_base64.as_deref(), r.is_truncated()), (None, false));
+        let raw = b"\xff\xfe{}";
+        let r = Reject::new("t", 0, 2, "bad".into(), None, raw);
+        assert_eq!(
+            (r.value_text.as_deref(), r.value().unwrap()),
+            (None, raw.to_vec())
+        );
+        let back: Reject = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(sha256_hex(b"abc").len(), 64);
+        assert!(sha256_hex(b"abc").starts_with("ba7816bf"));
+    }
 
     #[test]
     fn base64_round_trips() {

@@ -262,8 +262,19 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
         }
     }
     assert_eq!(rejects.len(), expected_bad.len());
+    // Oversized events keep a 64 KiB prefix with their length and SHA-256 (70 KB each here).
+    let by_hash: HashMap<String, &Vec<u8>> = expected_bad
+        .keys()
+        .map(|p| (stocklake::lake::rejects::sha256_hex(p), p))
+        .collect();
     for r in &rejects {
-        let raw = r.value().unwrap();
+        let mut raw = r.value().unwrap();
+        if r.is_truncated() {
+            let whole = by_hash[r.value_sha256.as_deref().unwrap()];
+            assert!(whole.starts_with(&raw) && r.value_bytes == whole.len() as u64);
+            assert_eq!(raw.len(), stocklake::lake::rejects::KEPT_VALUE_BYTES);
+            raw = whole.clone();
+        }
         let why = expected_bad
             .get(&raw)
             .unwrap_or_else(|| panic!("unexpected reject {r:?}"));
