@@ -16,16 +16,21 @@ fn the_demo_runs_end_to_end_and_is_idempotent() {
         err.contains("12154 rows in 5 Parquet files, 0 rejects"),
         "{err}"
     );
-    for name in [
-        "daily_returns",
-        "daily_summary",
-        "max_drawdown",
-        "monthly_vwap",
-        "moving_averages",
-        "top_movers",
-        "volatility",
-        "volume_spikes",
-    ] {
+    // Every saved query ran: the built-in ones, which are the repository's queries/*.sql.
+    let shipped = std::fs::read_dir(crate::harness::repo().join("queries"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count();
+    let builtin = stocklake::engine::queries::builtin();
+    assert_eq!(builtin.len(), shipped);
+    for q in &builtin {
+        let name = &q.name;
         assert!(
             err.contains(&format!("== {name}: ")),
             "{name} did not run: {err}"
