@@ -64,8 +64,9 @@ pub enum Command {
     Broker(BrokerArgs),
     /// Print throughput figures of a release build (see README: Benchmarks).
     Bench(BenchArgs),
-    /// Create or update the Glue database and table of the lake (so Athena can query it), add
-    /// the partitions Glue lacks (--repair), or print the equivalent Athena DDL (--ddl).
+    /// Register the lake's Delta tables (ticks, and rejects when present) in Glue the way
+    /// Athena's Delta Lake support reads them (table_type DELTA, no partitions to register), or
+    /// print the equivalent Athena DDL (--ddl).
     Catalog(CatalogArgs),
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
     /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
@@ -312,13 +313,13 @@ pub struct ConsumeArgs {
     #[arg(long)]
     pub max_events: Option<u64>,
 
-    /// Create the Glue table if needed and register each partition the first time it is
-    /// written, so Athena sees new data without a crawler.
-    #[arg(long)]
+    /// Does nothing (kept for old scripts): Athena reads a Delta table's partitions from its
+    /// log, so new partitions need no registration. Run `stocklake catalog` once instead.
+    #[arg(long, hide = true)]
     pub register_partitions: bool,
 
-    /// Glue database for --register-partitions. Default: stocklake.
-    #[arg(long, env = "STOCKLAKE_DATABASE")]
+    /// Ignored (it went with --register-partitions).
+    #[arg(long, hide = true)]
     pub database: Option<String>,
 }
 
@@ -434,12 +435,14 @@ pub struct CatalogArgs {
     #[arg(long, env = "STOCKLAKE_DATABASE")]
     pub database: Option<String>,
 
-    /// Print the CREATE EXTERNAL TABLE statement for the Athena console instead of calling Glue.
-    #[arg(long, conflicts_with = "repair")]
+    /// Print the CREATE EXTERNAL TABLE … TBLPROPERTIES ('table_type'='DELTA') statements for
+    /// the Athena console instead of calling Glue.
+    #[arg(long)]
     pub ddl: bool,
 
-    /// Also list the lake and add the partitions that Glue lacks.
-    #[arg(long)]
+    /// Does nothing (kept for old scripts): Athena reads the partitions of a Delta table from
+    /// its log, there are none to add to Glue.
+    #[arg(long, hide = true)]
     pub repair: bool,
 }
 

@@ -1,55 +1,53 @@
-//! The Athena DDL of the Glue table, for the Athena console.
+//! The Athena DDL of the Glue tables, for the Athena console (`catalog --ddl`): Athena's form
+//! for Delta Lake tables, which takes only the location and `table_type` (no columns, SerDe or
+//! other properties: Athena reads them from the Delta log).
 
-use super::{INPUT_FORMAT, OUTPUT_FORMAT, SERDE_LIBRARY, TableSpec};
+use super::{TABLE_TYPE_DELTA, TABLE_TYPE_PARAM};
 
-impl TableSpec {
-    /// `CREATE EXTERNAL TABLE …` for the Athena console, equivalent to
-    /// [`ensure_table`](super::ensure_table).
-    pub fn ddl(&self) -> String {
-        let cols: Vec<String> = self
-            .data_columns()
-            .iter()
-            .map(|(n, t, c)| format!("  `{n}` {t} COMMENT '{}'", c.replace('\'', "''")))
-            .collect();
-        let keys: Vec<String> = self
-            .layout
-            .partition_by
-            .iter()
-            .map(|k| format!("`{}` {}", k.column(), k.athena_type()))
-            .collect();
-        format!(
-            "CREATE DATABASE IF NOT EXISTS `{db}`;\n\n\
-             CREATE EXTERNAL TABLE IF NOT EXISTS `{db}`.`{t}` (\n{cols}\n)\n\
-             PARTITIONED BY ({keys})\n\
-             ROW FORMAT SERDE '{SERDE_LIBRARY}'\n\
-             STORED AS INPUTFORMAT '{INPUT_FORMAT}'\n\
-             OUTPUTFORMAT '{OUTPUT_FORMAT}'\n\
-             LOCATION '{loc}'\n\
-             TBLPROPERTIES ('classification'='parquet');\n\n\
-             -- Partitions: `stocklake catalog --repair` (or MSCK REPAIR TABLE `{db}`.`{t}`;)\n",
-            db = self.database,
-            t = self.table,
-            cols = cols.join(",\n"),
-            keys = keys.join(", "),
-            loc = self.location,
-        )
+/// `CREATE DATABASE …` then one `CREATE EXTERNAL TABLE … TBLPROPERTIES ('table_type'='DELTA')`
+/// per `(table, location)`, equivalent to what `catalog` does through Glue.
+pub fn ddl(database: &str, tables: &[(&str, &str)]) -> String {
+    let mut out = format!("CREATE DATABASE IF NOT EXISTS `{database}`;\n");
+    for (table, location) in tables {
+        out.push_str(&format!(
+            "\nCREATE EXTERNAL TABLE `{database}`.`{table}`\n\
+             LOCATION '{}'\n\
+             TBLPROPERTIES ('{TABLE_TYPE_PARAM}'='{TABLE_TYPE_DELTA}');\n",
+            location.replace('\'', "''")
+        ));
     }
+    out.push_str(
+        "\n-- Athena reads the schema, partitions and files from each table's _delta_log:\n\
+         -- no partitions to register, no MSCK REPAIR TABLE.\n",
+    );
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::TableLayout;
 
     #[test]
-    fn ddl_has_serde_columns_keys_and_location() {
-        let spec = TableSpec::new("stocklake", "s3://b/lake/", TableLayout::default());
-        assert_eq!(spec.location, "s3://b/lake/ticks/");
-        let ddl = spec.ddl();
-        assert!(ddl.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `stocklake`.`ticks`"));
-        assert!(ddl.contains("PARTITIONED BY (`symbol` string)"));
-        assert!(ddl.contains("`event_time` timestamp"));
-        assert!(!ddl.contains("`symbol` string COMMENT"), "{ddl}");
-        assert!(ddl.contains(SERDE_LIBRARY) && ddl.contains("LOCATION 's3://b/lake/ticks/'"));
+    fn ddl_is_athenas_delta_form() {
+        let ddl = ddl(
+            "stocklake",
+            &[
+                ("ticks", "s3://b/lake/ticks/"),
+                ("rejects", "s3://b/lake/rejects/"),
+            ],
+        );
+        assert!(ddl.starts_with("CREATE DATABASE IF NOT EXISTS `stocklake`;\n"));
+        assert!(
+            ddl.contains(
+                "CREATE EXTERNAL TABLE `stocklake`.`ticks`\nLOCATION 's3://b/lake/ticks/'\n\
+                 TBLPROPERTIES ('table_type'='DELTA');\n"
+            ),
+            "{ddl}"
+        );
+        assert!(ddl.contains("`stocklake`.`rejects`\nLOCATION 's3://b/lake/rejects/'"));
+        assert!(
+            !ddl.contains("PARTITIONED") && !ddl.contains("SERDE"),
+            "{ddl}"
+        );
     }
 }

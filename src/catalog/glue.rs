@@ -1,55 +1,58 @@
-//! The Glue calls: the database, the table (created or updated to match its spec), partitions one
-//! at a time (`consume --register-partitions`) and all missing ones (`catalog --repair`).
-
-use std::collections::BTreeSet;
+//! The Glue calls: the database, and each Delta table (created, or updated to match its spec).
+//! A table that an older stocklake registered as a partitioned Hive table is converted in place,
+//! and its Glue partitions, which nothing reads any more, are deleted.
 
 use aws_sdk_glue::Client as Glue;
 use aws_sdk_glue::types::{
-    Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput,
+    Column, DatabaseInput, PartitionValueList, SerDeInfo, StorageDescriptor, Table, TableInput,
 };
 
-use super::lake::lake_partitions;
-use super::{CatalogError, INPUT_FORMAT, OUTPUT_FORMAT, SERDE_LIBRARY, TableSpec, glue_err};
-use crate::aws::LakeRoot;
+use super::{
+    CatalogError, GlueColumn, SPARK_PROVIDER_PARAM, TABLE_TYPE_DELTA, TABLE_TYPE_PARAM, TableSpec,
+    glue_err,
+};
 
-/// Glue's BatchCreatePartition limit.
-const BATCH: usize = 100;
+/// Glue's BatchDeletePartition limit.
+const BATCH: usize = 25;
 
 impl TableSpec {
-    fn storage_descriptor(&self, location: &str) -> Result<StorageDescriptor, CatalogError> {
-        let columns = self
-            .data_columns()
-            .into_iter()
-            .map(|(n, t, c)| column(n, t, Some(c)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(StorageDescriptor::builder()
-            .set_columns(Some(columns))
-            .location(location)
-            .input_format(INPUT_FORMAT)
-            .output_format(OUTPUT_FORMAT)
-            .serde_info(
-                SerDeInfo::builder()
-                    .serialization_library(SERDE_LIBRARY)
-                    .parameters("serialization.format", "1")
-                    .build(),
-            )
-            .build())
+    fn target(&self) -> String {
+        format!("{}.{}", self.database, self.table)
     }
 
-    fn table_input(&self) -> Result<TableInput, CatalogError> {
-        let keys = self
-            .layout
-            .partition_by
+    /// The Glue `TableInput` of this table (see the module doc of `catalog`).
+    pub fn table_input(&self) -> Result<TableInput, CatalogError> {
+        let columns = self
+            .columns
             .iter()
-            .map(|k| column(k.column(), k.athena_type(), None))
+            .map(column)
             .collect::<Result<Vec<_>, _>>()?;
+        let keys = self
+            .partition_keys
+            .iter()
+            .map(column)
+            .collect::<Result<Vec<_>, _>>()?;
+        let sd = StorageDescriptor::builder()
+            .set_columns(Some(columns))
+            .location(&self.location)
+            .serde_info(
+                SerDeInfo::builder()
+                    .parameters("serialization.format", "1")
+                    .parameters("path", &self.location)
+                    .build(),
+            )
+            .build();
         TableInput::builder()
             .name(&self.table)
-            .description("stock ticks written by stocklake")
+            .description(format!(
+                "stocklake {} (Delta Lake table; Athena reads its _delta_log)",
+                self.table
+            ))
             .table_type("EXTERNAL_TABLE")
             .parameters("EXTERNAL", "TRUE")
-            .parameters("classification", "parquet")
-            .storage_descriptor(self.storage_descriptor(&self.location)?)
+            .parameters(TABLE_TYPE_PARAM, TABLE_TYPE_DELTA)
+            .parameters(SPARK_PROVIDER_PARAM, "delta")
+            .storage_descriptor(sd)
             .set_partition_keys(Some(keys))
             .build()
             .map_err(|e| glue_err("build TableInput", &self.table, e))
@@ -57,60 +60,59 @@ impl TableSpec {
 
     /// Whether the existing Glue table already matches this spec.
     fn matches(&self, t: &Table) -> bool {
+        let pairs = |cols: &[Column]| -> Vec<(String, String)> {
+            cols.iter()
+                .map(|c| (c.name().to_string(), c.r#type().unwrap_or("").to_string()))
+                .collect()
+        };
+        let want = |cols: &[GlueColumn]| -> Vec<(String, String)> {
+            cols.iter()
+                .map(|c| (c.name.clone(), c.hive_type.clone()))
+                .collect()
+        };
         let sd = t.storage_descriptor();
-        let cols: Vec<(String, String)> = sd
-            .map(|sd| {
-                sd.columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), c.r#type().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let want: Vec<(String, String)> = self
-            .data_columns()
-            .iter()
-            .map(|(n, t, _)| (n.to_string(), t.to_string()))
-            .collect();
-        let keys: Vec<(&str, &str)> = t
-            .partition_keys()
-            .iter()
-            .map(|c| (c.name(), c.r#type().unwrap_or("")))
-            .collect();
-        let want_keys: Vec<(&str, &str)> = self
-            .layout
-            .partition_by
-            .iter()
-            .map(|k| (k.column(), k.athena_type()))
-            .collect();
-        cols == want
-            && keys == want_keys
+        let param = |k: &str| t.parameters().and_then(|p| p.get(k)).map(String::as_str);
+        sd.map(|sd| pairs(sd.columns())).unwrap_or_default() == want(&self.columns)
+            && pairs(t.partition_keys()) == want(&self.partition_keys)
             && sd.and_then(|s| s.location()) == Some(self.location.as_str())
             && sd
                 .and_then(|s| s.serde_info())
-                .and_then(|s| s.serialization_library())
-                == Some(SERDE_LIBRARY)
-            && t.table_type() == Some("EXTERNAL_TABLE")
-            && t.parameters()
-                .and_then(|p| p.get("classification"))
+                .and_then(|s| s.parameters())
+                .and_then(|p| p.get("path"))
                 .map(String::as_str)
-                == Some("parquet")
+                == Some(self.location.as_str())
+            && t.table_type() == Some("EXTERNAL_TABLE")
+            && param(TABLE_TYPE_PARAM) == Some(TABLE_TYPE_DELTA)
+            && param(SPARK_PROVIDER_PARAM) == Some("delta")
     }
 }
 
-fn column(name: &str, ty: &str, comment: Option<&str>) -> Result<Column, CatalogError> {
+fn column(c: &GlueColumn) -> Result<Column, CatalogError> {
     Column::builder()
-        .name(name)
-        .r#type(ty)
-        .set_comment(comment.map(str::to_string))
+        .name(&c.name)
+        .r#type(&c.hive_type)
+        .set_comment(c.comment.clone())
         .build()
-        .map_err(|e| glue_err("build Column", name, e))
+        .map_err(|e| glue_err("build Column", &c.name, e))
+}
+
+fn is_delta(t: &Table) -> bool {
+    t.parameters()
+        .and_then(|p| p.get(TABLE_TYPE_PARAM))
+        .is_some_and(|v| v.eq_ignore_ascii_case(TABLE_TYPE_DELTA))
 }
 
 /// What [`ensure_table`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableAction {
     Created,
+    /// The Delta table's Glue entry was refreshed (location or schema changed).
     Updated,
+    /// A table that was not a Delta table (the Hive table of stocklake 0.1) became one; its
+    /// Glue partitions were deleted.
+    Converted {
+        removed_partitions: usize,
+    },
     Unchanged,
 }
 
@@ -136,7 +138,7 @@ pub async fn ensure_database(glue: &Glue, database: &str) -> Result<bool, Catalo
 /// Creates the table, or updates it when it differs from `spec` (idempotent). The database must
 /// exist ([`ensure_database`]).
 pub async fn ensure_table(glue: &Glue, spec: &TableSpec) -> Result<TableAction, CatalogError> {
-    let target = format!("{}.{}", spec.database, spec.table);
+    let target = spec.target();
     let existing = match glue
         .get_table()
         .database_name(&spec.database)
@@ -155,14 +157,25 @@ pub async fn ensure_table(glue: &Glue, spec: &TableSpec) -> Result<TableAction, 
     };
     match existing {
         Some(t) if spec.matches(&t) => Ok(TableAction::Unchanged),
-        Some(_) => {
+        Some(t) => {
+            // The old table's partitions go first, while they still match its keys.
+            let converted = !is_delta(&t);
+            let removed_partitions = if converted {
+                delete_partitions(glue, spec).await?
+            } else {
+                0
+            };
             glue.update_table()
                 .database_name(&spec.database)
                 .table_input(spec.table_input()?)
                 .send()
                 .await
                 .map_err(|e| glue_err("UpdateTable", &target, e))?;
-            Ok(TableAction::Updated)
+            Ok(if converted {
+                TableAction::Converted { removed_partitions }
+            } else {
+                TableAction::Updated
+            })
         }
         None => {
             glue.create_table()
@@ -176,144 +189,47 @@ pub async fn ensure_table(glue: &Glue, spec: &TableSpec) -> Result<TableAction, 
     }
 }
 
-/// The table's storage descriptor with another location: what a partition of it needs.
-async fn partition_sd(
-    glue: &Glue,
-    db: &str,
-    table: &str,
-    location: &str,
-) -> Result<StorageDescriptor, CatalogError> {
-    let target = format!("{db}.{table}");
-    let out = glue
-        .get_table()
-        .database_name(db)
-        .name(table)
-        .send()
-        .await
-        .map_err(|e| glue_err("GetTable", &target, e))?;
-    let mut sd = out
-        .table()
-        .and_then(|t| t.storage_descriptor())
-        .cloned()
-        .ok_or_else(|| CatalogError::Glue {
-            op: "GetTable",
-            target: target.clone(),
-            message: "the table has no storage descriptor".into(),
-        })?;
-    sd.location = Some(location.to_string());
-    Ok(sd)
-}
-
-/// Registers one partition (UNESCAPED `values`, in partition-key order; `location` the escaped
-/// directory URL, e.g. `s3://b/lake/ticks/symbol=A%2FB/`). A partition that already exists is
-/// success. The table must exist ([`ensure_table`]).
-pub async fn register_partition(
-    glue: &Glue,
-    db: &str,
-    table: &str,
-    values: &[String],
-    location: &str,
-) -> Result<(), CatalogError> {
-    let sd = partition_sd(glue, db, table, location).await?;
-    let input = PartitionInput::builder()
-        .set_values(Some(values.to_vec()))
-        .storage_descriptor(sd)
-        .build();
-    match glue
-        .create_partition()
-        .database_name(db)
-        .table_name(table)
-        .partition_input(input)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_already_exists_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(glue_err(
-            "CreatePartition",
-            &format!("{db}.{table} {values:?}"),
-            e,
-        )),
-    }
-}
-
-/// Every partition's values registered in Glue (all pages).
-pub async fn glue_partitions(
-    glue: &Glue,
-    db: &str,
-    table: &str,
-) -> Result<BTreeSet<Vec<String>>, CatalogError> {
-    let mut out = BTreeSet::new();
+/// Deletes every Glue partition of the table (all pages); returns how many.
+async fn delete_partitions(glue: &Glue, spec: &TableSpec) -> Result<usize, CatalogError> {
+    let target = spec.target();
+    let mut values: Vec<Vec<String>> = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = glue
             .get_partitions()
-            .database_name(db)
-            .table_name(table)
+            .database_name(&spec.database)
+            .table_name(&spec.table)
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| glue_err("GetPartitions", &format!("{db}.{table}"), e))?;
-        out.extend(page.partitions().iter().map(|p| p.values().to_vec()));
+            .map_err(|e| glue_err("GetPartitions", &target, e))?;
+        values.extend(page.partitions().iter().map(|p| p.values().to_vec()));
         match page.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
+            _ => break,
         }
     }
-}
-
-/// What `catalog --repair` found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RepairReport {
-    pub in_lake: usize,
-    pub in_glue: usize,
-    pub added: usize,
-}
-
-/// Adds the partitions the lake holds and Glue lacks (BatchCreatePartition, 100 at a time).
-pub async fn repair(
-    glue: &Glue,
-    spec: &TableSpec,
-    lake: &LakeRoot,
-) -> Result<RepairReport, CatalogError> {
-    let in_lake = lake_partitions(lake, &spec.layout).await?;
-    let in_glue = glue_partitions(glue, &spec.database, &spec.table).await?;
-    let missing: Vec<(&Vec<String>, &String)> = in_lake
-        .iter()
-        .filter(|(v, _)| !in_glue.contains(*v))
-        .collect();
-    let target = format!("{}.{}", spec.database, spec.table);
-    let mut added = 0;
-    for chunk in missing.chunks(BATCH) {
-        let mut inputs = Vec::with_capacity(chunk.len());
-        for (values, dir) in chunk {
-            let sd = spec.storage_descriptor(&format!("{}{dir}", spec.location))?;
-            inputs.push(
-                PartitionInput::builder()
-                    .set_values(Some(values.to_vec()))
-                    .storage_descriptor(sd)
-                    .build(),
-            );
-        }
+    for chunk in values.chunks(BATCH) {
+        let list = chunk
+            .iter()
+            .map(|v| {
+                PartitionValueList::builder()
+                    .set_values(Some(v.clone()))
+                    .build()
+                    .map_err(|e| glue_err("build PartitionValueList", &target, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let out = glue
-            .batch_create_partition()
+            .batch_delete_partition()
             .database_name(&spec.database)
             .table_name(&spec.table)
-            .set_partition_input_list(Some(inputs))
+            .set_partitions_to_delete(Some(list))
             .send()
             .await
-            .map_err(|e| glue_err("BatchCreatePartition", &target, e))?;
-        let failure = out.errors().iter().find(|e| {
-            e.error_detail().and_then(|d| d.error_code()) != Some("AlreadyExistsException")
-        });
-        if let Some(e) = failure {
+            .map_err(|e| glue_err("BatchDeletePartition", &target, e))?;
+        if let Some(e) = out.errors().first() {
             return Err(CatalogError::Glue {
-                op: "BatchCreatePartition",
+                op: "BatchDeletePartition",
                 target: format!("{target} {:?}", e.partition_values()),
                 message: e
                     .error_detail()
@@ -322,11 +238,6 @@ pub async fn repair(
                     .to_string(),
             });
         }
-        added += chunk.len();
     }
-    Ok(RepairReport {
-        in_lake: in_lake.len(),
-        in_glue: in_glue.len(),
-        added,
-    })
+    Ok(values.len())
 }

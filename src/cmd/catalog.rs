@@ -1,66 +1,71 @@
-//! `stocklake catalog`: create or update the Glue database and table for the lake, add missing
-//! partitions (`--repair`), or print the equivalent Athena DDL (`--ddl`).
+//! `stocklake catalog`: create or update the Glue database and a Glue table per Delta table of
+//! the lake (`ticks`, and `rejects` when present) in the form Athena's Delta Lake support reads,
+//! or print the equivalent Athena DDL (`--ddl`). `--repair` is a no-op kept for old scripts:
+//! Athena reads partitions from the Delta log.
 
 use crate::Error;
-use crate::aws::{open_lake, sdk_config};
-use crate::catalog::{self, TableAction, TableSpec};
+use crate::catalog::{self, TableAction};
 use crate::cli::CatalogArgs;
+use crate::lake::delta::{REJECTS_TABLE_DIR, describe_table, table_url};
+use crate::lake::layout::TABLE_DIR;
 use crate::settings::Settings;
+
+/// Why `--repair` and `consume --register-partitions` do nothing any more.
+pub const NO_PARTITIONS: &str = "Athena reads a Delta table's partitions from its _delta_log, \
+                                 so there are no Glue partitions to register";
 
 pub fn run(settings: &Settings, args: &CatalogArgs, quiet: bool) -> Result<(), Error> {
     let lake_url = settings.lake_url(args.lake.as_ref());
     let database = settings.database(args.database.as_ref());
+    if args.repair {
+        tracing::warn!("--repair does nothing: {NO_PARTITIONS}");
+    }
     super::runtime(None)?.block_on(async {
-        let is_s3 = lake_url.starts_with("s3://") || lake_url.starts_with("s3a://");
-        let config = if is_s3 || !args.ddl {
-            Some(sdk_config().await)
-        } else {
-            None
-        };
-        let lake = open_lake(&lake_url, config.as_ref())?;
-        let layout = match catalog::read_layout(&lake).await {
-            Ok(l) => l,
-            Err(e) if args.ddl => {
-                tracing::warn!(
-                    "{}; using the default layout (partitioned by symbol)",
-                    crate::report::chain(&e)
-                );
-                Default::default()
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let spec = TableSpec::new(&database, &lake.url, layout);
         if args.ddl {
-            print!("{}", spec.ddl());
+            // The DDL needs only the locations; the rejects table only when the lake has one.
+            let ticks = table_url(&lake_url, TABLE_DIR)?.to_string();
+            let rejects_url = table_url(&lake_url, REJECTS_TABLE_DIR)?;
+            let rejects = match describe_table(&rejects_url).await {
+                Ok(found) => found.map(|_| rejects_url.to_string()),
+                Err(e) => {
+                    tracing::warn!(
+                        "{}; leaving the rejects table out",
+                        crate::report::chain(&e)
+                    );
+                    None
+                }
+            };
+            let mut tables = vec![(TABLE_DIR, ticks.as_str())];
+            if let Some(r) = &rejects {
+                tables.push((REJECTS_TABLE_DIR, r.as_str()));
+            }
+            print!("{}", catalog::ddl(&database, &tables));
             return Ok(());
         }
-        let Some(config) = config else {
-            unreachable!("the AWS configuration is loaded unless --ddl");
-        };
+        let specs = catalog::lake_tables(&database, &lake_url).await?;
+        let config = crate::aws::sdk_config().await;
         let glue = aws_sdk_glue::Client::new(&config);
         if catalog::ensure_database(&glue, &database).await? && !quiet {
             eprintln!("created Glue database {database}");
         }
-        let action = catalog::ensure_table(&glue, &spec).await?;
-        if !quiet {
+        for spec in &specs {
+            let action = catalog::ensure_table(&glue, spec).await?;
+            if quiet {
+                continue;
+            }
             let what = match action {
-                TableAction::Created => "created",
-                TableAction::Updated => "updated",
-                TableAction::Unchanged => "up to date:",
+                TableAction::Created => "created".to_string(),
+                TableAction::Updated => "updated".to_string(),
+                TableAction::Converted { removed_partitions } => format!(
+                    "converted to Delta ({removed_partitions} Glue partitions of the old table \
+                     deleted):"
+                ),
+                TableAction::Unchanged => "up to date:".to_string(),
             };
             eprintln!(
-                "{what} Glue table {database}.{} at {}",
-                spec.table, spec.location
+                "{what} Glue table {database}.{} (Delta Lake, version {}) at {}",
+                spec.table, spec.version, spec.location
             );
-        }
-        if args.repair {
-            let r = catalog::repair(&glue, &spec, &lake).await?;
-            if !quiet {
-                eprintln!(
-                    "partitions: {} in the lake, {} already in Glue, {} added",
-                    r.in_lake, r.in_glue, r.added
-                );
-            }
         }
         Ok(())
     })

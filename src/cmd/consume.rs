@@ -26,9 +26,12 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         opts.clone(),
         rt.handle().clone(),
     )?;
+    // Issue 12: no Glue partitions with a Delta table (the on_new_partitions hook is unused).
     if args.register_partitions {
-        let database = settings.database(args.database.as_ref());
-        consumer.on_new_partitions(glue_registrar(&rt, &lake, layout, database)?);
+        tracing::warn!(
+            "--register-partitions does nothing: {}; run `stocklake catalog` once",
+            super::catalog::NO_PARTITIONS
+        );
     }
     if !quiet {
         eprintln!(
@@ -53,43 +56,6 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         print_summary(&stats, started);
     }
     Ok(result?)
-}
-
-/// Creates the Glue database and table when missing, and returns the hook that registers each
-/// new partition directory (values unescaped, location the escaped directory).
-fn glue_registrar(
-    rt: &tokio::runtime::Runtime,
-    lake: &Lake,
-    layout: TableLayout,
-    database: String,
-) -> Result<crate::kafka::consumer::PartitionHook, Error> {
-    use crate::catalog::{TableSpec, ensure_database, ensure_table, register_partition};
-    let glue = rt.block_on(async { aws_sdk_glue::Client::new(&crate::aws::sdk_config().await) });
-    let spec = TableSpec::new(&database, lake.url.as_str(), layout);
-    rt.block_on(ensure_database(&glue, &database))?;
-    rt.block_on(ensure_table(&glue, &spec))?;
-    let handle = rt.handle().clone();
-    Ok(Box::new(move |dirs: &[String]| {
-        for dir in dirs {
-            let values: Vec<String> = dir
-                .split('/')
-                .map(|part| {
-                    let v = part.split_once('=').map_or(part, |(_, v)| v);
-                    crate::lake::layout::unescape_value(v).unwrap_or_else(|| v.to_string())
-                })
-                .collect();
-            let location = format!("{}{dir}/", spec.location);
-            handle.block_on(register_partition(
-                &glue,
-                &spec.database,
-                &spec.table,
-                &values,
-                &location,
-            ))?;
-            tracing::info!("registered partition {dir} in Glue");
-        }
-        Ok(())
-    }))
 }
 
 fn dedup(keys: &[crate::lake::PartitionKey]) -> Vec<crate::lake::PartitionKey> {

@@ -389,6 +389,9 @@ pub async fn provider(
         .map_err(|e| delta_err(table.name())(e.into()))
 }
 
+mod inspect;
+pub use inspect::{REJECTS_TABLE_DIR, TableDescription, describe_table, table_url};
+
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! ([`kafka`]), lake readers ([`lake`]), moto ([`moto`]) and golden results ([`golden`]).
 
 pub mod cmd;
+pub mod delta;
 pub mod golden;
 pub mod kafka;
 pub mod lake;
