@@ -5,7 +5,12 @@
 //!   so a half-written file never has the final name; leftovers are removed by the next run;
 //! - the manifest `<dest>/.stocklake-sync.json` (key → size, ETag) is written atomically
 //!   (temp file + rename) every few files and at the end; an object copied but not yet in the
-//!   manifest is copied again by the next run (wasted work, never a wrong file).
+//!   manifest is copied again by the next run (wasted work, never a wrong file);
+//! - a Delta table is never torn: data files are copied before any `_delta_log/` entry, commits
+//!   (`<version>.json`) in version order, then checkpoints and other log files, and
+//!   `_delta_log/_last_checkpoint` last ([`copy_order`]); files gone upstream (vacuumed data,
+//!   expired log entries) are deleted only after a complete run. An interrupted mirror thus
+//!   opens at an older complete version: every file its log names is there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path as FsPath, PathBuf};
@@ -170,19 +175,15 @@ pub async fn sync(
     }
     report.listed = upstream.len();
 
-    // Leftovers of an interrupted run, and files deleted upstream.
+    // Leftovers of an interrupted run. Files deleted upstream go only after the copies: the
+    // local log may still name them until the new log entries are in place.
     for rel in local_files(dest)? {
-        let keep = upstream.contains_key(&rel) && !rel.ends_with(PART_SUFFIX);
-        if !keep {
+        if rel.ends_with(PART_SUFFIX) {
             let path = dest.join(&rel);
             tokio::fs::remove_file(&path).await.map_err(io(&path))?;
-            if !rel.ends_with(PART_SUFFIX) {
-                report.deleted += 1;
-            }
         }
     }
     manifest.objects.retain(|k, _| upstream.contains_key(k));
-    remove_empty_dirs(dest)?;
 
     // What to copy: unknown, changed, or missing/damaged locally.
     let mut todo = Vec::new();
@@ -194,6 +195,7 @@ pub async fn sync(
             todo.push((rel, entry, location));
         }
     }
+    todo.sort_by_cached_key(|(rel, _, _)| copy_order(rel));
     progress(SyncEvent::Plan {
         files: todo.len(),
         bytes: todo.iter().map(|(_, e, _)| e.size).sum(),
@@ -221,7 +223,40 @@ pub async fn sync(
         }
     }
     save_manifest(&manifest, &manifest_path).await?;
+    if !report.interrupted {
+        for rel in local_files(dest)? {
+            if !upstream.contains_key(&rel) {
+                let path = dest.join(&rel);
+                tokio::fs::remove_file(&path).await.map_err(io(&path))?;
+                report.deleted += 1;
+            }
+        }
+        remove_empty_dirs(dest)?;
+    }
     Ok(report)
+}
+
+/// The rank of a lake file in the copy order, so that a Delta table's log never names a file
+/// the mirror lacks: `(class, table folder, version, path)` where class 0 is everything outside
+/// `_delta_log/` (data files), 1 a commit `_delta_log/<version>.json` (by version), 2 any other
+/// log file (checkpoints, `.crc`), 3 `_delta_log/_last_checkpoint`.
+pub fn copy_order(rel: &str) -> (u8, String, u64, String) {
+    let Some((table, log_file)) = rel
+        .split_once("_delta_log/")
+        .filter(|(t, _)| t.is_empty() || t.ends_with('/'))
+    else {
+        return (0, String::new(), 0, rel.to_string());
+    };
+    let commit = log_file
+        .strip_suffix(".json")
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok());
+    let (class, version) = match commit {
+        Some(v) => (1, v),
+        None if log_file == "_last_checkpoint" => (3, 0),
+        None => (2, 0),
+    };
+    (class, table.to_string(), version, rel.to_string())
 }
 
 /// Downloads one object to `target` through a `.stocklake-part` file.

@@ -181,3 +181,157 @@ fn sync_leaves_a_foreign_folder_alone_unless_forced() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("mirrors s3://sync3/lake/"), "{err}");
 }
+
+/// A Delta table mirrored by a sync that stops after the data files and the first commits opens
+/// at that older version, with every file its log names; the rerun completes it. The copy order
+/// is data, commits by version, checkpoint, `_last_checkpoint`.
+#[test]
+fn an_interrupted_sync_never_tears_a_delta_table() {
+    use crate::harness::delta::{Chunk, commit, open, query, upload_dir};
+    use stocklake::lake::TableLayout;
+    use stocklake::sync::copy_order;
+
+    let moto = Moto::start();
+    moto.create_bucket("sync4");
+    let upstream = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let local = dest.path().join("mirror");
+    let layout = TableLayout::default();
+    rt().block_on(async {
+        let mut t = open(upstream.path(), &layout).await;
+        for (i, symbol) in ["AAPL", "IBM", "MSFT", "AAPL"].iter().enumerate() {
+            let chunk = Chunk {
+                symbol,
+                partition: 0,
+                first: i as i64 * 10,
+                rows: 10,
+            };
+            commit(&mut t, upstream.path(), &layout, "ticks", &[chunk]).await;
+        }
+        assert_eq!(t.version(), 4);
+        deltalake::checkpoints::create_checkpoint(t.table(), None)
+            .await
+            .unwrap();
+        let config = moto.sdk_config().await;
+        upload_dir(&config, "sync4", "lake", upstream.path()).await;
+        let store = stocklake::aws::s3_store(&config, "sync4").unwrap();
+        let prefix = Path::parse("lake").unwrap();
+
+        // Stop right after the commit of version 2 was copied.
+        let stop = AtomicBool::new(false);
+        let mut copied: Vec<String> = Vec::new();
+        let mut on_event = |e: SyncEvent<'_>| {
+            if let SyncEvent::Copied { key, .. } = e {
+                copied.push(key.to_string());
+                if key.ends_with("_delta_log/00000000000000000002.json") {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        let first = sync(
+            store.clone(),
+            &prefix,
+            "s3://sync4/lake/",
+            &local,
+            false,
+            &stop,
+            &mut on_event,
+        )
+        .await
+        .unwrap();
+        assert!(first.interrupted);
+        let data: Vec<&String> = copied
+            .iter()
+            .filter(|k| !k.contains("_delta_log/"))
+            .collect();
+        assert_eq!(data.len(), 4, "every data file first: {copied:?}");
+        assert!(
+            copied[..4].iter().all(|k| !k.contains("_delta_log/")),
+            "{copied:?}"
+        );
+        assert_eq!(
+            copied[4..],
+            [
+                "ticks/_delta_log/00000000000000000000.json",
+                "ticks/_delta_log/00000000000000000001.json",
+                "ticks/_delta_log/00000000000000000002.json",
+            ]
+        );
+        assert!(!local.join("ticks/_delta_log/_last_checkpoint").exists());
+
+        // The mirror is a table at version 2: the commits of AAPL 0..9 and IBM 10..19.
+        let mirror = open(&local, &layout).await;
+        assert_eq!(mirror.version(), 2);
+        assert_eq!(
+            query(
+                &mirror,
+                "SELECT symbol, count(*), sum(volume) FROM ticks GROUP BY symbol ORDER BY symbol"
+            )
+            .await,
+            ["AAPL|10|45", "IBM|10|145"]
+        );
+
+        // The rerun copies the rest in order: commits 3 and 4, the checkpoint, then
+        // _last_checkpoint.
+        let mut rest: Vec<String> = Vec::new();
+        let go = AtomicBool::new(false);
+        let second = sync(
+            store,
+            &prefix,
+            "s3://sync4/lake/",
+            &local,
+            false,
+            &go,
+            &mut |e| {
+                if let SyncEvent::Copied { key, .. } = e {
+                    rest.push(key.to_string());
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!second.interrupted);
+        assert_eq!(
+            rest,
+            [
+                "ticks/_delta_log/00000000000000000003.json",
+                "ticks/_delta_log/00000000000000000004.json",
+                "ticks/_delta_log/00000000000000000004.checkpoint.parquet",
+                "ticks/_delta_log/_last_checkpoint",
+            ]
+        );
+        let mirror = open(&local, &layout).await;
+        assert_eq!(mirror.version(), 4);
+        assert_eq!(
+            query(
+                &mirror,
+                "SELECT symbol, count(*), sum(volume) FROM ticks GROUP BY symbol ORDER BY symbol"
+            )
+            .await,
+            ["AAPL|20|390", "IBM|10|145", "MSFT|10|245"]
+        );
+        // Sorting puts any listing in that order.
+        let mut keys = [
+            "ticks/_delta_log/_last_checkpoint",
+            "ticks/_delta_log/00000000000000000010.json",
+            "ticks/_delta_log/00000000000000000010.checkpoint.parquet",
+            "ticks/_delta_log/00000000000000000009.json",
+            "ticks/symbol=IBM/part-1.parquet",
+            "rejects/_delta_log/00000000000000000000.json",
+            "rejects/part-0.parquet",
+        ];
+        keys.sort_by_key(|k| copy_order(k));
+        assert_eq!(
+            keys,
+            [
+                "rejects/part-0.parquet",
+                "ticks/symbol=IBM/part-1.parquet",
+                "rejects/_delta_log/00000000000000000000.json",
+                "ticks/_delta_log/00000000000000000009.json",
+                "ticks/_delta_log/00000000000000000010.json",
+                "ticks/_delta_log/00000000000000000010.checkpoint.parquet",
+                "ticks/_delta_log/_last_checkpoint",
+            ]
+        );
+    });
+}

@@ -126,3 +126,26 @@ pub async fn upload_dir(
     }
     n
 }
+
+/// `SELECT <expr> FROM ticks` on the table at the version it holds, each row as `a|b|…`.
+pub async fn query(table: &TicksTable, sql: &str) -> Vec<String> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table(
+        "ticks",
+        stocklake::lake::delta::provider(table).await.unwrap(),
+    )
+    .unwrap();
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
