@@ -23,25 +23,28 @@ const FIGURES: [&str; 5] = [
 fn check_venv() {
     let ok = python(&[
         "-c",
-        "import nbclient, ipykernel, pandas, pyarrow, matplotlib, PIL",
+        "import nbclient, ipykernel, pandas, pyarrow, deltalake, matplotlib, PIL",
     ])
     .output()
     .status
     .success();
     assert!(
         ok,
-        "{} cannot run the notebooks (nbclient, ipykernel, pandas, pyarrow, matplotlib): run \
+        "{} cannot run the notebooks (nbclient, ipykernel, pandas, pyarrow, deltalake, \
+         matplotlib): run \
          `bash scripts/python-env.sh` (or set STOCKLAKE_VENV to a venv made from requirements.txt)",
         venv().join("bin/python").display()
     );
 }
 
-/// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`.
+/// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`
+/// (a plain 0.1 lake is made a Delta table until `consume` writes one).
 /// The demo runs outside the repository (in the harness's empty working directory), so it also
 /// proves its built-in copy of the data and of the saved queries.
 fn build_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
     cmd(&["demo", "--lake"]).arg(&lake).arg("-q").output_ok();
+    crate::harness::delta::adopt_plain_lake(&lake);
     lake
 }
 

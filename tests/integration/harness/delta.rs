@@ -149,3 +149,69 @@ pub async fn query(table: &TicksTable, sql: &str) -> Vec<String> {
     }
     out
 }
+
+/// Until `consume` writes the Delta table itself, a lake of plain files (`stocklake demo` of
+/// stocklake 0.1) is made a Delta table here: ONE commit recording every data file under
+/// `<lake>/ticks/`, partition values from the Hive directories. A lake that has a
+/// `ticks/_delta_log/` already is left alone.
+pub fn adopt_plain_lake(lake: &Path) {
+    if lake.join("ticks/_delta_log").is_dir() {
+        return;
+    }
+    let layout: TableLayout = std::fs::read(lake.join("_stocklake/table.json"))
+        .ok()
+        .map(|b| serde_json::from_slice(&b).expect("table.json"))
+        .unwrap_or_default();
+    let table_dir = lake.join("ticks");
+    let mut files = Vec::new();
+    let mut stack = vec![table_dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "parquet") {
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&table_dir)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let partition_values: Vec<(String, String)> = rel
+                .split('/')
+                .filter_map(|part| part.split_once('='))
+                .map(|(k, v)| {
+                    let v = stocklake::lake::layout::unescape_value(v).expect("escaped value");
+                    // Delta's canonical form: month 3, not 03.
+                    let v = match k {
+                        "year" | "month" => v.parse::<i64>().unwrap().to_string(),
+                        _ => v,
+                    };
+                    (k.to_string(), v)
+                })
+                .collect();
+            let rows = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&p).unwrap(),
+            )
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows();
+            files.push(DataFile {
+                path: rel,
+                size: std::fs::metadata(&p).unwrap().len(),
+                partition_values,
+                rows: rows as u64,
+                stats: None,
+            });
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    crate::harness::rt().block_on(async {
+        let mut t = open(lake, &layout).await;
+        t.commit(&files, &[]).await.unwrap();
+    });
+}
