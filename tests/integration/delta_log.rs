@@ -1,0 +1,211 @@
+//! An independent reader of the ticks table's `_delta_log` (tests/py/delta_log_replay.py: plain
+//! Python and pyarrow, not the deltalake package) agrees with stocklake on a table with a
+//! checkpoint (more than 100 commits, `delta.checkpointInterval=100`: version 99's), with
+//! removes before and after the checkpoint (two compactions), and with the JSON commits before
+//! the checkpoint deleted as log clean-up does: the same version, active rows, per-symbol counts
+//! and sums, Kafka offsets counted once, and the same `txn` version per Kafka partition.
+//! stocklake's side is the Delta provider (`lake::delta::provider`) until `stocklake sql` reads
+//! the Delta table.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+
+use serde_json::Value;
+use stocklake::lake::TableLayout;
+use stocklake::lake::delta::{TicksTable, app_id};
+
+use crate::harness::delta::{Chunk, commit, open, query, tick_at};
+use crate::harness::{python, repo, rt, stderr, stdout};
+
+const SYMBOLS: [&str; 3] = ["AAPL", "IBM", "MSFT"];
+
+/// What the commits wrote, per symbol: rows, sum of volume (= offsets), sum of close, min and
+/// max offset.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Expected {
+    rows: i64,
+    sum_volume: i64,
+    sum_close: f64,
+    min_offset: i64,
+    max_offset: i64,
+}
+
+/// Commits `n` flushes: flush i reads Kafka partition i % 3, two files (two symbols).
+async fn flushes(
+    t: &mut TicksTable,
+    lake: &std::path::Path,
+    layout: &TableLayout,
+    next: &mut [i64; 3],
+    want: &mut BTreeMap<&'static str, Expected>,
+    n: usize,
+) {
+    for _ in 0..n {
+        let i = t.version() as usize;
+        let p = i % 3;
+        let chunks = [
+            Chunk {
+                symbol: SYMBOLS[i % 3],
+                partition: p as i32,
+                first: next[p],
+                rows: 3,
+            },
+            Chunk {
+                symbol: SYMBOLS[(i + 1) % 3],
+                partition: p as i32,
+                first: next[p] + 3,
+                rows: 2,
+            },
+        ];
+        for c in &chunks {
+            let e = want.entry(c.symbol).or_insert(Expected {
+                min_offset: i64::MAX,
+                max_offset: i64::MIN,
+                ..Default::default()
+            });
+            for o in c.first..c.first + c.rows {
+                e.rows += 1;
+                e.sum_volume += tick_at(c.symbol, o).volume.unwrap();
+                e.sum_close += tick_at(c.symbol, o).close.unwrap();
+                e.min_offset = e.min_offset.min(o);
+                e.max_offset = e.max_offset.max(o);
+            }
+        }
+        next[p] += 5;
+        commit(t, lake, layout, "ticks", &chunks).await;
+    }
+}
+
+/// Bin-packs the table's small files with deltalake's OPTIMIZE: `remove`s of every old file.
+async fn compact(t: &mut TicksTable) -> u64 {
+    let (_, metrics) = t
+        .table()
+        .clone()
+        .optimize()
+        .with_target_size(NonZeroU64::new(64 << 20).unwrap())
+        .await
+        .unwrap();
+    assert!(metrics.num_files_removed > 3, "{metrics:?}");
+    t.refresh().await.unwrap();
+    metrics.num_files_removed
+}
+
+#[test]
+fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let layout = TableLayout::default();
+    let mut want: BTreeMap<&'static str, Expected> = BTreeMap::new();
+    let mut next = [0i64; 3];
+    let (version, removed) = rt().block_on(async {
+        let mut t = open(lake, &layout).await;
+        flushes(&mut t, lake, &layout, &mut next, &mut want, 60).await;
+        let mut removed = compact(&mut t).await;
+        // Past 100 commits: the 100th writes a checkpoint.
+        flushes(&mut t, lake, &layout, &mut next, &mut want, 50).await;
+        assert!(t.version() > 100);
+        removed += compact(&mut t).await;
+        flushes(&mut t, lake, &layout, &mut next, &mut want, 3).await;
+        (t.version(), removed)
+    });
+    let log = lake.join("ticks/_delta_log");
+    let last: Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    let checkpoint = last["version"].as_u64().unwrap();
+    // The 100th commit (version 99) writes the checkpoint.
+    assert_eq!(checkpoint, 99, "{last}");
+    // Log clean-up removes commits a checkpoint covers: every reader must start from it.
+    for v in 0..checkpoint {
+        std::fs::remove_file(log.join(format!("{v:020}.json"))).unwrap();
+    }
+
+    let out = python(&[
+        repo().join("tests/py/delta_log_replay.py"),
+        lake.join("ticks"),
+    ])
+    .output();
+    assert!(out.status.success(), "replay: {}", stderr(&out));
+    let replay: Value = serde_json::from_str(&stdout(&out)).unwrap();
+
+    // The replay read the checkpoint and the commits after it, removes included.
+    assert_eq!(replay["version"].as_u64(), Some(version), "{replay}");
+    assert_eq!(replay["checkpoint"].as_u64(), Some(checkpoint));
+    let commits: Vec<u64> = replay["commits_read"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(commits, (checkpoint + 1..=version).collect::<Vec<_>>());
+    assert!(
+        replay["removes_applied"].as_u64().unwrap() > 0,
+        "the second compaction's removes are in JSON commits: {replay}"
+    );
+    assert_eq!(replay["partition_columns"], serde_json::json!(["symbol"]));
+
+    // stocklake's reading of the same table: a fresh handle from the log.
+    let (ours, txns) = rt().block_on(async {
+        let t = open(lake, &layout).await;
+        assert_eq!(t.version(), version);
+        let rows = query(
+            &t,
+            "SELECT symbol, count(*), sum(volume), sum(close), min(kafka_offset), \
+             max(kafka_offset), count(DISTINCT kafka_partition * 1000000000 + kafka_offset) \
+             FROM ticks GROUP BY symbol ORDER BY symbol",
+        )
+        .await;
+        let mut txns = BTreeMap::new();
+        for p in 0..3 {
+            let id = app_id("ticks", p);
+            txns.insert(id.clone(), t.txn_version(&id).await.unwrap());
+        }
+        (rows, txns)
+    });
+
+    let total: i64 = want.values().map(|e| e.rows).sum();
+    assert_eq!(replay["rows"].as_i64(), Some(total), "{replay}");
+    assert_eq!(ours.len(), SYMBOLS.len(), "{ours:?}");
+    for line in &ours {
+        let cells: Vec<&str> = line.split('|').collect();
+        let symbol = cells[0];
+        let e = &want[symbol];
+        let r = &replay["by_symbol"][symbol];
+        // stocklake == what was written.
+        assert_eq!(cells[1].parse::<i64>().unwrap(), e.rows, "{line}");
+        assert_eq!(cells[2].parse::<i64>().unwrap(), e.sum_volume, "{line}");
+        assert!(
+            (cells[3].parse::<f64>().unwrap() - e.sum_close).abs() < 1e-6,
+            "{line}"
+        );
+        assert_eq!(cells[4].parse::<i64>().unwrap(), e.min_offset, "{line}");
+        assert_eq!(cells[5].parse::<i64>().unwrap(), e.max_offset, "{line}");
+        assert_eq!(cells[6].parse::<i64>().unwrap(), e.rows, "each offset once");
+        // The independent replay == stocklake.
+        assert_eq!(r["rows"].as_i64(), Some(e.rows), "{symbol}: {r}");
+        assert_eq!(
+            r["sum_volume"].as_i64(),
+            Some(e.sum_volume),
+            "{symbol}: {r}"
+        );
+        assert!((r["sum_close"].as_f64().unwrap() - e.sum_close).abs() < 1e-6);
+        assert_eq!(r["min_offset"].as_i64(), Some(e.min_offset));
+        assert_eq!(r["max_offset"].as_i64(), Some(e.max_offset));
+        assert_eq!(
+            r["distinct_offsets"].as_i64(),
+            Some(e.rows),
+            "{symbol}: {r}"
+        );
+    }
+
+    // The txn version of each Kafka partition: the last offset written, in all three views.
+    for (p, n) in next.iter().enumerate() {
+        let id = app_id("ticks", p as i32);
+        assert_eq!(txns[&id], Some(n - 1), "{id}");
+        assert_eq!(replay["txn"][&id].as_i64(), Some(n - 1), "{id}: {replay}");
+    }
+    assert_eq!(replay["txn"].as_object().unwrap().len(), 3, "{replay}");
+    eprintln!(
+        "replayed version {version} from checkpoint {checkpoint}: {} active files, {removed} files \
+         compacted away, {total} rows",
+        replay["active_files"]
+    );
+}
