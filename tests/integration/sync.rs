@@ -1,5 +1,6 @@
 //! `sync` against moto S3: first copy, an incremental rerun copying only the changed object, a
-//! deletion upstream, an interrupted run resumed, and a foreign folder left alone.
+//! deletion upstream, an interrupted run resumed, a foreign folder left alone, and a Delta table
+//! never torn by an interrupted run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -184,7 +185,9 @@ fn sync_leaves_a_foreign_folder_alone_unless_forced() {
 
 /// A Delta table mirrored by a sync that stops after the data files and the first commits opens
 /// at that older version, with every file its log names; the rerun completes it. The copy order
-/// is data, commits by version, checkpoint, `_last_checkpoint`.
+/// is data, commits by version, checkpoint, `_last_checkpoint`. After an upstream compaction and
+/// vacuum, an interrupted sync keeps the vacuumed files the mirror's log still names; a complete
+/// one deletes them.
 #[test]
 fn an_interrupted_sync_never_tears_a_delta_table() {
     use crate::harness::delta::{Chunk, commit, open, query, upload_dir};
@@ -276,7 +279,7 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
         let mut rest: Vec<String> = Vec::new();
         let go = AtomicBool::new(false);
         let second = sync(
-            store,
+            store.clone(),
             &prefix,
             "s3://sync4/lake/",
             &local,
@@ -310,6 +313,76 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
             .await,
             ["AAPL|20|390", "IBM|10|145", "MSFT|10|245"]
         );
+
+        // Upstream compacts AAPL's two files into one (version 5) and vacuums the old ones. A
+        // sync interrupted after the new file keeps the old ones: the mirror's log (version 4)
+        // still names them.
+        let before = aapl_files(upstream.path());
+        assert_eq!(before.len(), 2, "{before:?}");
+        let (_, metrics) = t.table().clone().optimize().await.unwrap();
+        assert_eq!(metrics.num_files_removed, 2, "{metrics:?}");
+        upload_dir(&config, "sync4", "lake", upstream.path()).await;
+        for f in &before {
+            std::fs::remove_file(upstream.path().join("ticks").join(f)).unwrap();
+            store
+                .delete(&Path::parse(format!("lake/ticks/{f}")).unwrap())
+                .await
+                .unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        let third = sync(
+            store.clone(),
+            &prefix,
+            "s3://sync4/lake/",
+            &local,
+            false,
+            &stop,
+            &mut |e| {
+                if let SyncEvent::Copied { key, .. } = e {
+                    assert!(!key.contains("_delta_log/"), "the data file first: {key}");
+                    stop.store(true, Ordering::SeqCst);
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert!(third.interrupted);
+        assert_eq!((third.copied, third.deleted), (1, 0));
+        assert_eq!(
+            aapl_files(&local).len(),
+            3,
+            "old files kept, new one copied"
+        );
+        let mirror = open(&local, &layout).await;
+        assert_eq!(mirror.version(), 4);
+        let totals =
+            "SELECT symbol, count(*), sum(volume) FROM ticks GROUP BY symbol ORDER BY symbol";
+        assert_eq!(
+            query(&mirror, totals).await,
+            ["AAPL|20|390", "IBM|10|145", "MSFT|10|245"]
+        );
+        // The complete run copies the log, then deletes what upstream vacuumed.
+        let go = AtomicBool::new(false);
+        let fourth = sync(
+            store.clone(),
+            &prefix,
+            "s3://sync4/lake/",
+            &local,
+            false,
+            &go,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(fourth.deleted, 2, "{fourth:?}");
+        assert_eq!(aapl_files(&local).len(), 1);
+        let mirror = open(&local, &layout).await;
+        assert_eq!(mirror.version(), 5);
+        assert_eq!(
+            query(&mirror, totals).await,
+            ["AAPL|20|390", "IBM|10|145", "MSFT|10|245"]
+        );
+
         // Sorting puts any listing in that order.
         let mut keys = [
             "ticks/_delta_log/_last_checkpoint",
@@ -334,4 +407,16 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
             ]
         );
     });
+}
+
+/// The data files of `<lake>/ticks/symbol=AAPL/`, relative to `ticks/`.
+fn aapl_files(lake: &std::path::Path) -> Vec<String> {
+    let dir = lake.join("ticks/symbol=AAPL");
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| format!("symbol=AAPL/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".parquet"))
+        .collect();
+    out.sort();
+    out
 }
