@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: the Python venv (moto, pyarrow, Jupyter), formatting,
+# The whole test suite from a fresh clone: the Python venv (moto, pyarrow, deltalake, Jupyter), formatting,
 # lints, every Rust test (unit, integration, end to end against the embedded Kafka broker and a
 # moto server), and the notebooks. Nothing is skipped: a missing tool fails the run.
 #

@@ -25,7 +25,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -143,7 +143,8 @@ def read_files(table, state):
     partition_columns = list(meta.get("partitionColumns") or [])
     tables = []
     for path, add in sorted(state["active"].items()):
-        file = table / unquote(path)
+        # Relative paths are URI-encoded and relative to the table; absolute ones are URIs.
+        file = Path(unquote(urlparse(path).path)) if "://" in path else table / unquote(path)
         if not file.is_file():
             fail(f"active file {path} does not exist ({file})")
         t = pq.read_table(file)
