@@ -38,6 +38,24 @@ pub fn lake_arg(dir: &Path) -> String {
     dir.display().to_string()
 }
 
+/// Every `.parquet` file below `dir` (committed or not), sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// What a Delta table's log says, replayed here from its JSON commits alone (independently of
 /// deltalake and of stocklake's code): the active data files and the `txn` versions.
 #[derive(Debug, Default)]
