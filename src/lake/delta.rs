@@ -42,6 +42,19 @@ pub fn app_id(topic: &str, partition: i32) -> String {
     format!("stocklake:{topic}:{partition}")
 }
 
+/// Who commits, recorded in each commit's `commitInfo` as `stocklakeWriter`
+/// (`<host>:<pid>`), so the log tells which process wrote what.
+pub fn writer_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    })
+    .clone()
+}
+
 /// The ticks table's URL under a lake (`<lake>/ticks/`), from a folder, `file://` or `s3://` URL.
 pub fn ticks_url(lake: &str) -> Result<Url, LakeError> {
     let (_, root) = super::lake_location(lake)?;
@@ -447,6 +460,7 @@ impl TicksTable {
                     .map(|t| Transaction::new_with_last_update(&t.app_id, t.version, Some(now)))
                     .collect(),
             )
+            .with_metadata([("stocklakeWriter".to_string(), writer_id().into())])
             .with_max_retries(COMMIT_RETRIES)
             .with_create_checkpoint(true)
             .with_cleanup_expired_logs(Some(false));

@@ -341,7 +341,9 @@ fn partition_by_symbol_and_year_or_by_date() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("has partition columns (symbol, year) but this writer asked for partition columns (dt)"),
+        stderr(&out).contains(
+            "has partition columns (symbol, year) but this writer asked for partition columns (dt)"
+        ),
         "{}",
         stderr(&out)
     );

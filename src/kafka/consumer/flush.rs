@@ -333,7 +333,11 @@ async fn write_flush(
             .await
             .map_err(flush_err)?;
     }
-    let version = tables.ticks.commit(&files, &txns).await.map_err(flush_err)?;
+    let version = tables
+        .ticks
+        .commit(&files, &txns)
+        .await
+        .map_err(flush_err)?;
     tracing::debug!("committed version {version} of the ticks table ({ranges})");
     Ok(written)
 }

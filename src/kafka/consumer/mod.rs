@@ -274,9 +274,9 @@ impl LakeConsumer {
         };
         for (p, next) in rewound {
             let offset = next.map_or(rdkafka::Offset::Beginning, rdkafka::Offset::Offset);
-            if let Err(e) = self
-                .consumer
-                .seek(&self.inner.opts.topic, p, offset, Duration::from_secs(10))
+            if let Err(e) =
+                self.consumer
+                    .seek(&self.inner.opts.topic, p, offset, Duration::from_secs(10))
             {
                 tracing::warn!("Kafka: seeking partition {p} back to {offset:?}: {e}");
             }

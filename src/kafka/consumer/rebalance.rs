@@ -125,11 +125,14 @@ impl Context {
         let positions = match claimed {
             Ok(positions) => positions,
             Err((partition, source)) => {
-                self.shared.lock().error.get_or_insert(ConsumeError::Recover {
-                    topic: self.topic.clone(),
-                    partition,
-                    source: Box::new(source),
-                });
+                self.shared
+                    .lock()
+                    .error
+                    .get_or_insert(ConsumeError::Recover {
+                        topic: self.topic.clone(),
+                        partition,
+                        source: Box::new(source),
+                    });
                 return;
             }
         };
@@ -153,8 +156,10 @@ impl Context {
                     .insert(p.partition, Slot::new(p.ticks_next, p.rejects_next));
             }
         }
-        let recovered: Vec<(i32, Option<i64>)> =
-            positions.iter().map(|p| (p.partition, p.ticks_next)).collect();
+        let recovered: Vec<(i32, Option<i64>)> = positions
+            .iter()
+            .map(|p| (p.partition, p.ticks_next))
+            .collect();
         for (p, offset) in self.start_offsets(consumer, &recovered) {
             if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
                 tracing::warn!("Kafka: partition {p}: {e}");

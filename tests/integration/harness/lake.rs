@@ -88,7 +88,9 @@ pub fn delta_log(table: &Path) -> DeltaLog {
         ..Default::default()
     };
     for rel in paths {
-        let file = rel.split('/').fold(table.to_path_buf(), |p, part| p.join(part));
+        let file = rel
+            .split('/')
+            .fold(table.to_path_buf(), |p, part| p.join(part));
         assert!(file.is_file(), "the log names {rel}, which is missing");
         out.files.push((rel, file));
     }
