@@ -313,8 +313,14 @@ pub struct ConsumeArgs {
     #[arg(long)]
     pub max_events: Option<u64>,
 
-    /// Does nothing (kept for old scripts): Athena reads a Delta table's partitions from its
-    /// log, so new partitions need no registration. Run `stocklake catalog` once instead.
+    /// When the lake holds offsets past a partition's end (the topic was deleted and
+    /// re-created), keep the lake's rows and read that partition from its beginning. Without
+    /// it such a partition is refused with an error naming both offsets.
+    #[arg(long)]
+    pub reset_lake_offsets: bool,
+
+    /// No longer needed: the lake is a Delta table, which Athena reads without registered
+    /// partitions (`stocklake catalog` registers the table once). Accepted and ignored.
     #[arg(long, hide = true)]
     pub register_partitions: bool,
 

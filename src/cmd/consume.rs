@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::cli::ConsumeArgs;
 use crate::error::Error;
 use crate::kafka::consumer::{ConsumeStats, LakeConsumer};
-use crate::lake::{Lake, TableLayout, ensure_layout};
+use crate::lake::{Lake, TableLayout};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), Error> {
@@ -18,24 +18,22 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     // Two workers: one encodes a flush while the other does the lake I/O.
     let rt = super::runtime(Some(2))?;
     let lake = rt.block_on(Lake::open(&lake_url))?;
-    let layout = rt.block_on(ensure_layout(&lake, wanted))?;
-    let mut consumer = LakeConsumer::new(
+    let consumer = LakeConsumer::new(
         &kafka,
         lake.clone(),
-        layout.clone(),
+        wanted,
         opts.clone(),
         rt.handle().clone(),
-    )?;
-    // Issue 12: no Glue partitions with a Delta table (the on_new_partitions hook is unused).
+    );
+    let mut consumer = consumer?;
     if args.register_partitions {
         tracing::warn!(
-            "--register-partitions does nothing: {}; run `stocklake catalog` once",
-            super::catalog::NO_PARTITIONS
+            "--register-partitions is no longer needed: the lake is a Delta table, which Athena reads without registered partitions (run `stocklake catalog` once)"
         );
     }
     if !quiet {
         eprintln!(
-            "consuming {} as group {} into {}ticks/ (Ctrl-C flushes, commits and stops)",
+            "consuming {} as group {} into the Delta table {}ticks/ (Ctrl-C flushes, commits and stops)",
             opts.topic, opts.group, lake.url
         );
     }

@@ -20,8 +20,10 @@ use crate::tick::{MS_PER_DAY, civil_from_days};
 
 /// The table's folder under the lake root; also the Glue and DataFusion table name.
 pub const TABLE_DIR: &str = "ticks";
-/// Where quarantined events go.
+/// Where quarantined events went before the lake was a Delta table (read by `lake upgrade`).
 pub const REJECTS_DIR: &str = "_rejects";
+/// The rejects Delta table's folder under the lake root; also its table name.
+pub const REJECTS_TABLE_DIR: &str = "rejects";
 /// stocklake's own bookkeeping (the table layout).
 pub const STATE_DIR: &str = "_stocklake";
 /// The layout file, relative to the lake root.
@@ -118,6 +120,16 @@ impl TableLayout {
             .map(|k| arrow::datatypes::Field::new(k.column(), k.arrow_type(), false))
             .collect()
     }
+}
+
+/// The data file name of one write attempt of a batch that starts at `first_offset` of a Kafka
+/// partition: `attempt` (random, per flush) makes it unique, so no writer, however late, can
+/// overwrite a file another writer committed; only the Delta log decides which files count.
+pub fn attempt_file_name(topic: &str, partition: i32, first_offset: i64, attempt: &str) -> String {
+    format!(
+        "part-{}-{partition}-{first_offset:020}-{attempt}.parquet",
+        escape_value(topic)
+    )
 }
 
 /// The data file name for a batch that starts at `first_offset` of a Kafka partition, as Kafka

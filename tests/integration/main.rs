@@ -13,6 +13,7 @@ mod crash;
 mod csv_layouts;
 mod delta_log;
 mod demo;
+mod fencing;
 mod notebooks;
 mod produce;
 mod queries;
