@@ -4,8 +4,9 @@
 //! removes before and after the checkpoint (two compactions), and with the JSON commits before
 //! the checkpoint deleted as log clean-up does: the same version, active rows, per-symbol counts
 //! and sums, Kafka offsets counted once, and the same `txn` version per Kafka partition.
-//! stocklake's side is the Delta provider (`lake::delta::provider`) until `stocklake sql` reads
-//! the Delta table.
+//! A second test does the same on a lake written by `stocklake consume` (with a reject), against
+//! the CSV and Kafka's offsets too. stocklake's side is the Delta provider
+//! (`lake::delta::provider`) until `stocklake sql` reads the Delta table.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
@@ -207,5 +208,153 @@ fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
         "replayed version {version} from checkpoint {checkpoint}: {} active files, {removed} files \
          compacted away, {total} rows",
         replay["active_files"]
+    );
+}
+
+/// The same independent replay on a lake written by `stocklake consume` (small flushes, so more
+/// than 100 commits and a checkpoint; a reject; two compactions, one between the two consume
+/// runs and one after): it agrees with the CSV, with Kafka's offsets and with stocklake.
+#[test]
+fn the_replay_of_a_consumed_lake_agrees_with_the_csv_kafka_and_stocklake() {
+    use crate::harness::kafka::{
+        broker_with_topic, consume_until_idle, partition_sizes, produce_file, produce_raw,
+    };
+    use crate::harness::{sample_csv, sample_ticks};
+
+    let (broker, topic) = broker_with_topic(3);
+    let bootstrap = broker.bootstrap_servers();
+    // One bad event, first, so each partition's last offset is a tick.
+    produce_raw(
+        bootstrap,
+        &topic,
+        &[(b"AAPL".to_vec(), b"not json".to_vec())],
+    );
+    let out = produce_file(&sample_csv(), bootstrap, &topic)
+        .arg("-q")
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let layout = TableLayout::default();
+
+    let first = consume_until_idle(
+        bootstrap,
+        &topic,
+        lake,
+        &["--flush-rows", "100", "--max-events", "6000", "-q"],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let mut removed = rt().block_on(async {
+        let mut t = open(lake, &layout).await;
+        compact(&mut t).await
+    });
+    let rest = consume_until_idle(bootstrap, &topic, lake, &["--flush-rows", "100", "-q"]);
+    assert!(rest.status.success(), "{}", stderr(&rest));
+    let version = rt().block_on(async {
+        let mut t = open(lake, &layout).await;
+        removed += compact(&mut t).await;
+        t.version()
+    });
+    assert!(version > 110, "{version} versions: too few flushes");
+
+    let log = lake.join("ticks/_delta_log");
+    let last: Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    let checkpoint = last["version"].as_u64().unwrap();
+    assert!((99..version).contains(&checkpoint), "{last}");
+    for v in 0..checkpoint {
+        let _ = std::fs::remove_file(log.join(format!("{v:020}.json")));
+    }
+    let replay_of = |table: &str| -> Value {
+        let out = python(&[
+            repo().join("tests/py/delta_log_replay.py"),
+            lake.join(table),
+        ])
+        .output();
+        assert!(out.status.success(), "replay of {table}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let replay = replay_of("ticks");
+    assert_eq!(replay["version"].as_u64(), Some(version), "{replay}");
+    assert_eq!(replay["checkpoint"].as_u64(), Some(checkpoint));
+    assert!(replay["removes_applied"].as_u64().unwrap() > 0, "{replay}");
+
+    // The CSV's ticks, per symbol.
+    let mut want: BTreeMap<String, Expected> = BTreeMap::new();
+    for t in sample_ticks() {
+        let e = want.entry(t.symbol.clone()).or_default();
+        e.rows += 1;
+        e.sum_volume += t.volume.unwrap_or(0);
+        e.sum_close += t.close.unwrap_or(0.0);
+    }
+    let (ours, txns) = rt().block_on(async {
+        let t = open(lake, &layout).await;
+        assert_eq!(t.version(), version);
+        let rows = query(
+            &t,
+            "SELECT symbol, count(*), sum(volume), sum(close), \
+             count(DISTINCT kafka_partition * 1000000000 + kafka_offset) \
+             FROM ticks GROUP BY symbol ORDER BY symbol",
+        )
+        .await;
+        let mut txns = BTreeMap::new();
+        for p in 0..3 {
+            let id = app_id(&topic, p);
+            txns.insert(id.clone(), t.txn_version(&id).await.unwrap());
+        }
+        (rows, txns)
+    });
+    assert_eq!(ours.len(), want.len(), "{ours:?}");
+    for line in &ours {
+        let cells: Vec<&str> = line.split('|').collect();
+        let (symbol, e) = (cells[0], &want[cells[0]]);
+        let r = &replay["by_symbol"][symbol];
+        assert_eq!(cells[1].parse::<i64>().unwrap(), e.rows, "{line}");
+        assert_eq!(cells[2].parse::<i64>().unwrap(), e.sum_volume, "{line}");
+        let close = cells[3].parse::<f64>().unwrap();
+        assert!(
+            (close - e.sum_close).abs() <= 1e-9 * e.sum_close.abs(),
+            "{line}"
+        );
+        assert_eq!(
+            cells[4].parse::<i64>().unwrap(),
+            e.rows,
+            "each offset once: {line}"
+        );
+        assert_eq!(r["rows"].as_i64(), Some(e.rows), "{symbol}: {r}");
+        assert_eq!(
+            r["sum_volume"].as_i64(),
+            Some(e.sum_volume),
+            "{symbol}: {r}"
+        );
+        let rc = r["sum_close"].as_f64().unwrap();
+        assert!(
+            (rc - e.sum_close).abs() <= 1e-9 * e.sum_close.abs(),
+            "{symbol}: {r}"
+        );
+        assert_eq!(
+            r["distinct_offsets"].as_i64(),
+            Some(e.rows),
+            "{symbol}: {r}"
+        );
+    }
+    // Each partition's txn version is its last offset in Kafka, in both readings.
+    let sizes = partition_sizes(bootstrap, &topic, 3);
+    for p in 0..3 {
+        let id = app_id(&topic, p);
+        assert_eq!(txns[&id], Some(sizes[&p] - 1), "{id}");
+        assert_eq!(
+            replay["txn"][&id].as_i64(),
+            Some(sizes[&p] - 1),
+            "{id}: {replay}"
+        );
+    }
+    // The rejects table replays too: the one bad event.
+    let rejects = replay_of("rejects");
+    assert_eq!(rejects["rows"].as_i64(), Some(1), "{rejects}");
+    eprintln!(
+        "consumed lake: version {version}, checkpoint {checkpoint}, {} active files, {removed} \
+         compacted away, {} rows",
+        replay["active_files"], replay["rows"]
     );
 }

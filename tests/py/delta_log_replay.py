@@ -171,7 +171,7 @@ def main():
     version, checkpoint, commits, state = replay(table)
     partition_columns, rows = read_files(table, state)
     by_symbol = {}
-    if rows is not None:
+    if rows is not None and "symbol" in rows.column_names:
         for symbol in sorted(pc.unique(rows["symbol"]).to_pylist()):
             part = rows.filter(pc.equal(rows["symbol"], symbol))
             pairs = {
