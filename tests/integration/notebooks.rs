@@ -37,14 +37,13 @@ fn check_venv() {
     );
 }
 
-/// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`
-/// (a plain 0.1 lake is made a Delta table until `consume` writes one).
+/// The lake `stocklake demo` writes (broker, produce, consume, saved queries), in `dir/lake`:
+/// the Delta table the notebooks read.
 /// The demo runs outside the repository (in the harness's empty working directory), so it also
 /// proves its built-in copy of the data and of the saved queries.
 fn build_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
     cmd(&["demo", "--lake"]).arg(&lake).arg("-q").output_ok();
-    crate::harness::delta::adopt_plain_lake(&lake);
     lake
 }
 
