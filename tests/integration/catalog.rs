@@ -1,6 +1,7 @@
 //! `catalog` and `catalog --ddl` for the lake's Delta tables, checked through the Glue API of a
 //! moto server: the Glue tables Athena's Delta Lake support reads (`table_type=DELTA`, the
-//! table folder as location, the log's columns), no partitions, the old Hive table converted.
+//! table folder as location, the log's columns), no partitions, the old Hive table converted,
+//! and a lake written by `consume` into S3 with its rejects table.
 
 use std::path::Path;
 use std::process::Output;
@@ -386,4 +387,82 @@ fn ddl_is_athenas_create_external_table_for_delta() {
         )),
         "{ddl}"
     );
+}
+
+/// A lake written by `stocklake consume` into S3, with a reject: `catalog` registers both Delta
+/// tables with the schemas the consumer's log holds.
+#[test]
+fn catalog_registers_a_consumed_s3_lake_and_its_rejects() {
+    use crate::harness::kafka::{broker_with_topic, idle_consumer, produce_file, produce_raw};
+    use crate::harness::{sample_csv, unique};
+
+    let moto = Moto::start();
+    moto.create_bucket("consumed");
+    let (broker, topic) = broker_with_topic(3);
+    let bootstrap = broker.bootstrap_servers();
+    produce_raw(bootstrap, &topic, &[(b"IBM".to_vec(), b"{oops".to_vec())]);
+    let out = produce_file(&sample_csv(), bootstrap, &topic)
+        .arg("-q")
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = idle_consumer(bootstrap, &topic, &unique("g"), "s3://consumed/lake")
+        .arg("-q")
+        .envs(moto.env())
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = stocklake(
+        &moto,
+        &[
+            "catalog",
+            "--lake",
+            "s3://consumed/lake",
+            "--database",
+            "market",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("created Glue table market.ticks (Delta Lake, version"),
+        "{err}"
+    );
+    assert!(
+        err.contains("created Glue table market.rejects (Delta Lake, version"),
+        "{err}"
+    );
+    rt().block_on(async {
+        let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
+        let (cols, keys, t) = glue_table(&glue, "market", "ticks").await;
+        assert_eq!(keys, pairs(&[("symbol", "string")]));
+        assert!(
+            cols.contains(&("event_time".into(), "timestamp".into())),
+            "{cols:?}"
+        );
+        assert!(
+            cols.contains(&("kafka_offset".into(), "bigint".into())),
+            "{cols:?}"
+        );
+        assert_eq!(
+            t.storage_descriptor().unwrap().location(),
+            Some("s3://consumed/lake/ticks/")
+        );
+        let (cols, keys, t) = glue_table(&glue, "market", "rejects").await;
+        assert!(keys.is_empty());
+        let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+        for c in ["topic", "partition", "offset", "reason", "value_sha256"] {
+            assert!(names.contains(&c), "rejects column {c}: {cols:?}");
+        }
+        assert_eq!(
+            t.parameters()
+                .unwrap()
+                .get("table_type")
+                .map(String::as_str),
+            Some("DELTA")
+        );
+        assert_eq!(
+            t.storage_descriptor().unwrap().location(),
+            Some("s3://consumed/lake/rejects/")
+        );
+        assert!(glue_partitions(&glue, "market", "ticks").await.is_empty());
+    });
 }
