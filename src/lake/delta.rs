@@ -537,6 +537,8 @@ pub async fn provider(
         .map_err(|e| delta_err(table.name())(e.into()))
 }
 
+pub mod stats;
+
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]
 mod tests;
