@@ -23,8 +23,8 @@ mod glue;
 
 use crate::aws::AwsError;
 use crate::lake::LakeError;
-use crate::lake::delta::{REJECTS_TABLE_DIR, TableDescription, describe_table, table_url};
-use crate::lake::layout::TABLE_DIR;
+use crate::lake::delta::{TableDescription, describe_table, table_url};
+use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR};
 
 pub use ddl::ddl;
 pub use glue::{TableAction, ensure_database, ensure_table};

@@ -6,8 +6,8 @@
 use crate::Error;
 use crate::catalog::{self, TableAction};
 use crate::cli::CatalogArgs;
-use crate::lake::delta::{REJECTS_TABLE_DIR, describe_table, table_url};
-use crate::lake::layout::TABLE_DIR;
+use crate::lake::delta::{describe_table, table_url};
+use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR};
 use crate::settings::Settings;
 
 /// Why `--repair` and `consume --register-partitions` do nothing any more.

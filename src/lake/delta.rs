@@ -538,7 +538,8 @@ pub async fn provider(
 }
 
 mod inspect;
-pub use inspect::{REJECTS_TABLE_DIR, TableDescription, describe_table, table_url};
+pub use inspect::{TableDescription, describe_table, table_url};
+pub mod stats;
 
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]

@@ -198,3 +198,34 @@ fn a_lake_ahead_of_a_recreated_topic_is_refused_until_told_to_start_over() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_lake(dir.path()).len(), 320);
 }
+
+#[test]
+fn a_lake_deleted_under_a_running_consumer_stops_it() {
+    let (broker, topic) = broker_with_topic(2);
+    let bootstrap = broker.bootstrap_servers().to_string();
+    let stream = background_stream(&bootstrap, &topic, 20_000, 2_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("c.log");
+    let opts = ["--flush-interval", "200ms"];
+    let mut c = spawn_consumer(&bootstrap, &topic, &unique("gone"), &lake, &opts, &log);
+    let pid = c.id();
+    wait_for("a first flush", Duration::from_secs(30), || {
+        flushed_by(&lake, pid, None).is_some()
+    });
+    std::fs::remove_dir_all(&lake).unwrap();
+    let status = wait_or_stop(&mut c, Duration::from_secs(20));
+    stream.join().unwrap();
+    let text = log_text(&log);
+    assert!(
+        status.is_some_and(|s| s.code() == Some(1)),
+        "{status:?} {text}"
+    );
+    assert!(text.contains("was deleted or replaced"), "{text}");
+    // It wrote no lone log entry into the emptied folder.
+    assert!(
+        !lake.join("ticks/_delta_log").exists(),
+        "{:?}",
+        std::fs::read_dir(lake.join("ticks")).map(|d| d.count())
+    );
+}

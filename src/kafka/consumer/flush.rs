@@ -19,6 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::batch::Batch;
 use super::{Inner, LakeConsumer};
 use crate::kafka::error::{ConsumeError, KafkaError};
+use crate::lake::delta::stats::file_stats;
 use crate::lake::delta::{AppTxn, DataFile, TicksTable, app_id};
 use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR, attempt_file_name, escape_value};
 use crate::lake::rejects::{self, Reject};
@@ -355,7 +356,12 @@ async fn write_files(
                 let key = f.key.clone();
                 let partition = kafka_partition(&f.rows);
                 let rows = f.rows;
-                let bytes = tokio::task::spawn_blocking(move || writer::encode(&[rows]))
+                // Statistics and encoding on a blocking thread: both read every value.
+                let encoded = tokio::task::spawn_blocking(move || {
+                    let stats = file_stats(std::slice::from_ref(&rows));
+                    writer::encode(&[rows]).map(|bytes| (bytes, stats))
+                });
+                let (bytes, stats) = encoded
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()))
@@ -367,6 +373,7 @@ async fn write_files(
                 lake.put(&key, bytes).await?;
                 let mut file = f.file;
                 file.size = n;
+                file.stats = Some(stats);
                 Ok((file, partition, n))
             }
         }))

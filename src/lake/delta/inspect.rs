@@ -7,9 +7,6 @@ use url::Url;
 use super::{delta_err, table_at};
 use crate::lake::error::LakeError;
 
-/// The rejects table's folder under a lake (`<lake>/rejects/`).
-pub const REJECTS_TABLE_DIR: &str = "rejects";
-
 /// A Delta table as its latest log version describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDescription {
