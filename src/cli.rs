@@ -69,7 +69,9 @@ pub enum Command {
     /// print the equivalent Athena DDL (--ddl).
     Catalog(CatalogArgs),
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
-    /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
+    /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun: data files
+    /// are copied before the Delta log entries that name them, so an interrupted mirror is the
+    /// table at an older version.
     Sync(SyncArgs),
     /// Run SQL against the lake: -c text, -f files, folders of .sql files, or stdin.
     Sql(SqlArgs),
