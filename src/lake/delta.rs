@@ -389,6 +389,8 @@ pub async fn provider(
         .map_err(|e| delta_err(table.name())(e.into()))
 }
 
+pub mod rejects_table;
+
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]
 mod tests;

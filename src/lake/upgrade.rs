@@ -1,0 +1,922 @@
+//! `stocklake lake upgrade`: converts, in place, a lake written by stocklake 0.1 (Parquet files
+//! under `ticks/`, one commit record per Kafka partition in `_stocklake/offsets/`, the layout in
+//! `_stocklake/table.json`, quarantined events as JSON lines in `_rejects/`) into the Delta
+//! tables `ticks/` and `rejects/`. The data files stay where they are; only the logs are new.
+//!
+//! deltalake's convert-to-Delta is not used (docs/delta-design.md, decision 7): it decodes our
+//! Hive escapes into wrong paths and would add rolled-back leftovers. The steps, each of which is
+//! safe to repeat, so that a run that died anywhere is finished by running it again:
+//!
+//! 1. Roll back every pending batch as 0.1's recovery does: delete the objects its record names
+//!    (and, on a local disk, the `#<n>` staging files of an interrupted write beside them).
+//! 2. Open (or create) the ticks table with the layout of `table.json`. When it already carries
+//!    the upgrade's own `txn` ([`UPGRADE_APP_ID`]), steps 3 and 4 were done by an earlier run.
+//! 3. The rejects table: the lines of every committed rejects file as one Parquet file, in one
+//!    commit with the upgrade's `txn` (skipped when the rejects table already has it).
+//! 4. The ticks table: ONE commit with an `add` per committed data file (partition values in
+//!    Delta's canonical form, size, `numRecords` from the footer), a `txn` per Kafka partition
+//!    (`stocklake:<topic>:<partition>`, version = the record's `next_offset - 1`) and the
+//!    upgrade's `txn`. Consumers then continue after those versions.
+//! 5. Remove the 0.1 bookkeeping: `_rejects/`, staging leftovers, the offset records, and
+//!    `table.json` last: while it exists, the lake counts as not (completely) upgraded.
+//!
+//! A data file counts as committed when its name (`part-<topic>-<partition>-<first>.parquet`)
+//! starts below its partition's `next_offset`. Files that do not are left where they are, out
+//! of the table (`compact`'s vacuum removes them). Nothing here can tell whether a consumer is
+//! running: stop every consumer first.
+
+use std::collections::BTreeMap;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use object_store::ObjectStoreExt as _;
+use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+
+use super::delta::rejects_table::{RejectsTable, rejects_batch, rejects_url};
+use super::delta::{AppTxn, DataFile, TicksTable, app_id, ticks_url};
+use super::layout::{
+    LAYOUT_FILE, PartitionKey, REJECTS_DIR, STATE_DIR, TABLE_DIR, TableLayout, unescape_value,
+};
+use super::rejects::Reject;
+use super::{Lake, LakeError};
+
+/// The `txn` application id that marks a table as written by the upgrade (its version is
+/// [`UPGRADE_VERSION`]). Kafka topics hold no `:`, so no partition's id can be this.
+pub const UPGRADE_APP_ID: &str = "stocklake:upgrade";
+/// The version of [`UPGRADE_APP_ID`]: the 0.1 format upgraded.
+pub const UPGRADE_VERSION: i64 = 1;
+/// The one data file of the rejects table the upgrade writes (a rewrite after a crash before
+/// its commit replaces it).
+pub const REJECTS_FILE: &str = "part-upgrade-0.1.parquet";
+
+/// Where a run stops (the whole upgrade: [`Phase::Done`]; the others let tests stop it as a
+/// crash would, then run it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// After step 1 (pending batches rolled back).
+    RolledBack,
+    /// After step 3 (the rejects table committed).
+    Rejects,
+    /// After step 4 (the ticks table committed), before the clean-up.
+    Ticks,
+    /// Everything.
+    Done,
+}
+
+/// What an upgrade did.
+#[derive(Debug, Default, Clone)]
+pub struct UpgradeReport {
+    /// The lake was a Delta lake already: nothing was done.
+    pub already_delta: bool,
+    /// The commits were made by an earlier run; this one finished its clean-up.
+    pub committed_earlier: bool,
+    /// Pending batches rolled back.
+    pub rolled_back: Vec<RolledBack>,
+    /// Every Kafka partition of the lake and the first offset the lake did not hold.
+    pub partitions: Vec<PartitionOffsets>,
+    /// Data files, rows and bytes recorded in the ticks table.
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The ticks table's version holding the upgrade.
+    pub ticks_version: Option<u64>,
+    /// Rejects recorded in the rejects table (None: by an earlier run), and its version.
+    pub rejects: Option<u64>,
+    pub rejects_version: Option<u64>,
+    /// Data files no commit record covers (left in place, not in the table).
+    pub left_out: Vec<String>,
+    /// 0.1 bookkeeping objects removed.
+    pub removed: u64,
+}
+
+/// A pending batch the upgrade rolled back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub topic: String,
+    pub partition: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Objects its record named.
+    pub objects: usize,
+}
+
+/// A Kafka partition of an upgraded lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub topic: String,
+    pub partition: i32,
+    /// The first offset the lake does not hold (the table's `txn` version is this minus one).
+    pub next_offset: i64,
+}
+
+/// 0.1's commit record of one Kafka partition (`_stocklake/offsets/<topic>/<partition>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    next_offset: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    first_offset: i64,
+    last_offset: i64,
+    objects: Vec<String>,
+}
+
+fn offsets_dir() -> String {
+    format!("{STATE_DIR}/offsets")
+}
+
+/// Upgrades the lake at `lake_url` (a folder, `file://` or `s3://` URL): see the module docs.
+pub async fn upgrade(lake_url: &str) -> Result<UpgradeReport, LakeError> {
+    upgrade_until(lake_url, Phase::Done).await
+}
+
+/// [`upgrade`], stopping after `stop_after` (tests use it to stop a run as a crash would).
+pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeReport, LakeError> {
+    refuse_missing_folder(lake_url)?;
+    let lake = Lake::open(lake_url).await?;
+    let mut report = UpgradeReport::default();
+    let record_keys = lake.list(&offsets_dir()).await?;
+    let has_delta = !lake
+        .list(&format!("{TABLE_DIR}/_delta_log"))
+        .await?
+        .is_empty();
+    let Some(layout) = read_layout(&lake).await? else {
+        if !record_keys.is_empty() {
+            return Err(LakeError::Format {
+                key: lake.display(LAYOUT_FILE),
+                message: format!(
+                    "missing, but {} holds commit records: the layout of the 0.1 lake is unknown, so it cannot be upgraded (restore table.json)",
+                    lake.display(&offsets_dir())
+                ),
+            });
+        }
+        if has_delta {
+            report.already_delta = true;
+            return Ok(report);
+        }
+        return Err(LakeError::Format {
+            key: lake.display(""),
+            message: format!(
+                "no lake written by stocklake 0.1 here (no {LAYOUT_FILE}) and no Delta table (no {TABLE_DIR}/_delta_log/)"
+            ),
+        });
+    };
+
+    // 1. Roll back pending batches.
+    let mut next = BTreeMap::new();
+    for key in &record_keys {
+        let (topic, partition) = parse_record_key(&lake, key)?;
+        let record = read_record(&lake, key).await?;
+        if let Some(pending) = &record.pending {
+            roll_back(&lake, key, &record, pending).await?;
+            report.rolled_back.push(RolledBack {
+                topic: topic.clone(),
+                partition,
+                first_offset: pending.first_offset,
+                last_offset: pending.last_offset,
+                objects: pending.objects.len(),
+            });
+        }
+        next.insert((topic, partition), record.next_offset);
+    }
+    report.partitions = next
+        .iter()
+        .map(|((topic, partition), n)| PartitionOffsets {
+            topic: topic.clone(),
+            partition: *partition,
+            next_offset: *n,
+        })
+        .collect();
+    if stop_after == Phase::RolledBack {
+        return Ok(report);
+    }
+    let mut txns: Vec<AppTxn> = next
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|((topic, partition), n)| AppTxn {
+            app_id: app_id(topic, *partition),
+            version: n - 1,
+        })
+        .collect();
+    txns.push(AppTxn {
+        app_id: UPGRADE_APP_ID.into(),
+        version: UPGRADE_VERSION,
+    });
+
+    // 2. The ticks table: done by an earlier run, or untouched since its creation.
+    let mut ticks = TicksTable::open_or_create(&ticks_url(lake_url)?, &layout).await?;
+    if ticks.txn_version(UPGRADE_APP_ID).await?.is_some() {
+        report.committed_earlier = true;
+        report.ticks_version = Some(ticks.version());
+        check_records_not_ahead(&ticks, &next).await?;
+    } else {
+        if ticks.version() > 0 {
+            return Err(LakeError::Format {
+                key: ticks.name().to_string(),
+                message: format!(
+                    "this 0.1 lake already has a Delta table with {} commit(s) that are not the upgrade's (a consumer of a newer stocklake ran before the upgrade?); its files and the 0.1 files would overlap, so nothing was changed: stop every consumer, move {TABLE_DIR}/_delta_log/ aside and run the upgrade again (the Kafka partitions are read again after the offsets of the 0.1 records)",
+                    ticks.version()
+                ),
+            });
+        }
+        // 3. The rejects table.
+        let (rejects, version) = upgrade_rejects(&lake, lake_url, &next, &txns).await?;
+        report.rejects = rejects;
+        report.rejects_version = Some(version);
+        if stop_after == Phase::Rejects {
+            return Ok(report);
+        }
+        // 4. One commit of every committed data file and the offsets.
+        let (files, left_out) = committed_files(&lake, &layout, &next).await?;
+        report.left_out = left_out;
+        report.files = files.len() as u64;
+        report.rows = files.iter().map(|f| f.rows).sum();
+        report.bytes = files.iter().map(|f| f.size).sum();
+        report.ticks_version = Some(ticks.commit(&files, &txns).await?);
+        if stop_after == Phase::Ticks {
+            return Ok(report);
+        }
+    }
+
+    // 5. Clean-up, table.json last.
+    report.removed = clean_up(&lake, &record_keys).await?;
+    Ok(report)
+}
+
+/// A local lake folder must exist (opening a lake creates a missing one).
+fn refuse_missing_folder(lake_url: &str) -> Result<(), LakeError> {
+    let (_, root) = super::lake_location(lake_url)?;
+    if let Ok(dir) = root.to_file_path()
+        && root.scheme() == "file"
+        && !dir.is_dir()
+    {
+        return Err(LakeError::Url {
+            url: lake_url.to_string(),
+            message: "no such folder".into(),
+        });
+    }
+    Ok(())
+}
+
+async fn read_layout(lake: &Lake) -> Result<Option<TableLayout>, LakeError> {
+    match lake.get_opt(LAYOUT_FILE).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LakeError::Format {
+                key: lake.display(LAYOUT_FILE),
+                message: e.to_string(),
+            }),
+    }
+}
+
+/// `_stocklake/offsets/<topic>/<partition>.json` → (topic, partition).
+fn parse_record_key(lake: &Lake, key: &str) -> Result<(String, i32), LakeError> {
+    let parsed = key
+        .strip_prefix(&format!("{}/", offsets_dir()))
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(topic, file)| {
+            let partition = file.strip_suffix(".json")?.parse().ok()?;
+            Some((unescape_value(topic)?, partition))
+        });
+    parsed.ok_or_else(|| LakeError::Format {
+        key: lake.display(key),
+        message: "not a 0.1 commit record (<topic>/<partition>.json); move it out of the lake and run the upgrade again".into(),
+    })
+}
+
+async fn read_record(lake: &Lake, key: &str) -> Result<Record, LakeError> {
+    let bytes = lake.get_opt(key).await?.ok_or_else(|| LakeError::Format {
+        key: lake.display(key),
+        message: "disappeared while the upgrade ran (is a consumer running? stop it first)".into(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| LakeError::Format {
+        key: lake.display(key),
+        message: e.to_string(),
+    })
+}
+
+/// 0.1's recovery of one partition: delete what the pending batch may have written, then store
+/// the record without it.
+async fn roll_back(
+    lake: &Lake,
+    key: &str,
+    record: &Record,
+    pending: &Pending,
+) -> Result<(), LakeError> {
+    tracing::info!(
+        "{}: rolling back uncommitted batch {}..={} ({} objects)",
+        lake.display(key),
+        pending.first_offset,
+        pending.last_offset,
+        pending.objects.len()
+    );
+    for object in &pending.objects {
+        lake.delete(object).await?;
+        if lake.is_local() {
+            remove_staging_files(lake, object)?;
+        }
+    }
+    let clean = Record {
+        next_offset: record.next_offset,
+        pending: None,
+    };
+    let bytes = serde_json::to_vec_pretty(&clean).expect("record serialises");
+    lake.put(key, bytes.into()).await
+}
+
+/// The local file of `rel` (its name on disk is the escaped text itself).
+fn local_file(lake: &Lake, rel: &str) -> std::path::PathBuf {
+    let mut path = lake.url.to_file_path().unwrap_or_default();
+    path.extend(rel.split('/').filter(|p| !p.is_empty()));
+    path
+}
+
+/// Deletes the `<name>#<digits>` staging files an interrupted local write of `rel` left (the
+/// object store's listing hides them).
+fn remove_staging_files(lake: &Lake, rel: &str) -> Result<u64, LakeError> {
+    let path = local_file(lake, rel);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Ok(0);
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(LakeError::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if is_staging_of(file, name) {
+            std::fs::remove_file(entry.path()).map_err(|source| LakeError::Io {
+                path: entry.path(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn is_staging_of(file: &str, name: &str) -> bool {
+    file.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An upgraded table whose 0.1 records were not removed yet: a record ahead of the table's
+/// `txn` means a 0.1 consumer wrote after the upgrade, rows the table does not have.
+async fn check_records_not_ahead(
+    ticks: &TicksTable,
+    next: &BTreeMap<(String, i32), i64>,
+) -> Result<(), LakeError> {
+    for ((topic, partition), n) in next {
+        let id = app_id(topic, *partition);
+        let version = ticks.txn_version(&id).await?.unwrap_or(-1);
+        if n - 1 > version {
+            return Err(LakeError::Format {
+                key: ticks.name().to_string(),
+                message: format!(
+                    "upgraded, but the 0.1 commit record of {topic}/{partition} says the lake holds offsets up to {} and the table's {id} only up to {version}: a stocklake 0.1 consumer wrote after the upgrade; its rows are not in the table (nothing was changed)",
+                    n - 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The objects under `prefix` with their sizes (relative names).
+async fn list_meta(lake: &Lake, prefix: &str) -> Result<Vec<(String, ObjectMeta)>, LakeError> {
+    let objects: Vec<ObjectMeta> = lake
+        .store
+        .list(Some(&lake.path(prefix)))
+        .try_collect()
+        .await
+        .or_else(|e| match e {
+            object_store::Error::NotFound { .. } => Ok(Vec::new()),
+            source => Err(LakeError::Store {
+                key: lake.display(prefix),
+                source,
+            }),
+        })?;
+    let mut out: Vec<(String, ObjectMeta)> = objects
+        .into_iter()
+        .map(|o| (raw_rel(lake, &o.location), o))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The name of `path` relative to the lake root, exactly as stored: the escaped text our
+/// writers gave [`Lake::path`] (on a local disk the file name itself). Unlike [`Lake::rel`], it
+/// never decodes the Hive escapes of our folder names (`symbol=A%2FB` stays that).
+fn raw_rel(lake: &Lake, path: &object_store::path::Path) -> String {
+    path.prefix_match(&lake.root)
+        .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .join("/")
+}
+
+/// A data file's name: `part-<topic>-<partition>-<first offset>.parquet` → its parts.
+fn parse_file_name(name: &str) -> Option<(String, i32, i64)> {
+    let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (rest, first) = rest.rsplit_once('-')?;
+    let (topic, partition) = rest.rsplit_once('-')?;
+    Some((
+        unescape_value(topic)?,
+        partition.parse().ok()?,
+        first.parse().ok()?,
+    ))
+}
+
+/// The partition values of a data file's directories (`symbol=A%2FB/year=2013/month=03`) in
+/// Delta's canonical form (`month` `3`), checked against the layout.
+fn partition_values(layout: &TableLayout, dirs: &[&str]) -> Result<Vec<(String, String)>, String> {
+    if dirs.len() != layout.partition_by.len() {
+        return Err(format!(
+            "its folders are not the table's partition columns ({})",
+            columns(layout)
+        ));
+    }
+    layout
+        .partition_by
+        .iter()
+        .zip(dirs)
+        .map(|(key, dir)| {
+            let bad = |why: &str| format!("folder {dir:?}: {why}");
+            let (column, escaped) = dir
+                .split_once('=')
+                .filter(|(c, _)| *c == key.column())
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "expected {}=… (partition columns {})",
+                        key.column(),
+                        columns(layout)
+                    ))
+                })?;
+            let value = unescape_value(escaped).ok_or_else(|| bad("malformed escape"))?;
+            let canonical = match key {
+                PartitionKey::Symbol if value.is_empty() => {
+                    return Err(bad(
+                        "the empty symbol cannot be a Delta partition value (Delta reads it as NULL); move these files out of the lake and run the upgrade again",
+                    ));
+                }
+                PartitionKey::Symbol => value,
+                PartitionKey::Year => value
+                    .parse::<i32>()
+                    .map_err(|_| bad("not a year"))?
+                    .to_string(),
+                PartitionKey::Month => value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| (1..=12).contains(m))
+                    .ok_or_else(|| bad("not a month"))?
+                    .to_string(),
+                PartitionKey::Date => {
+                    let ok = value.len() == 10
+                        && crate::tick::parse_iso_millis(&format!("{value}T00:00:00Z")).is_some();
+                    if !ok {
+                        return Err(bad("not a date (YYYY-MM-DD)"));
+                    }
+                    value
+                }
+            };
+            Ok((column.to_string(), canonical))
+        })
+        .collect()
+}
+
+fn columns(layout: &TableLayout) -> String {
+    layout
+        .partition_by
+        .iter()
+        .map(|k| k.column())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One committed data file and the Kafka offsets it holds (from the footer's statistics).
+struct Found {
+    file: DataFile,
+    topic: String,
+    partition: i32,
+    first: i64,
+    offsets: Option<(i64, i64)>,
+}
+
+/// Every committed data file under `ticks/` (see the module docs), with its footer read; and
+/// the data files left out (relative to the lake root).
+async fn committed_files(
+    lake: &Lake,
+    layout: &TableLayout,
+    next: &BTreeMap<(String, i32), i64>,
+) -> Result<(Vec<DataFile>, Vec<String>), LakeError> {
+    let mut candidates = Vec::new();
+    let mut left_out = Vec::new();
+    let table_prefix = format!("{TABLE_DIR}/");
+    for (rel, meta) in list_meta(lake, TABLE_DIR).await? {
+        let Some(in_table) = rel.strip_prefix(&table_prefix) else {
+            continue;
+        };
+        let parts: Vec<&str> = in_table.split('/').collect();
+        // Hidden names (Hive's convention): `_delta_log/`, `.DS_Store`, ….
+        if parts
+            .iter()
+            .any(|p| p.starts_with('_') || p.starts_with('.'))
+        {
+            continue;
+        }
+        let bad = |message: String| LakeError::Format {
+            key: lake.display(&rel),
+            message,
+        };
+        let (name, dirs) = parts.split_last().expect("split yields one part");
+        let (topic, partition, first) = parse_file_name(name).ok_or_else(|| {
+            bad("not a data file written by stocklake 0.1 (part-<topic>-<partition>-<first offset>.parquet); move it out of the lake and run the upgrade again".into())
+        })?;
+        let values = partition_values(layout, dirs).map_err(bad)?;
+        match next.get(&(topic.clone(), partition)) {
+            Some(n) if first < *n => {}
+            _ => {
+                tracing::warn!(
+                    "{}: no commit record covers it (Kafka partition {topic}/{partition} from offset {first}); left out of the table",
+                    lake.display(&rel)
+                );
+                left_out.push(rel);
+                continue;
+            }
+        }
+        candidates.push((rel, meta, values, topic, partition, first));
+    }
+    let symbol_in_file = layout.symbol_in_file();
+    let table_prefix = &table_prefix;
+    let found: Vec<Found> = futures::stream::iter(candidates.into_iter().map(
+        |(rel, meta, values, topic, partition, first)| async move {
+            let (rows, offsets) = read_footer(lake, &rel, &meta, symbol_in_file).await?;
+            Ok::<_, LakeError>(Found {
+                file: DataFile {
+                    path: rel[table_prefix.len()..].to_string(),
+                    size: meta.size,
+                    partition_values: values,
+                    rows,
+                    stats: None,
+                },
+                topic,
+                partition,
+                first,
+                offsets,
+            })
+        },
+    ))
+    .buffered(16)
+    .try_collect()
+    .await?;
+    check_batches_disjoint(lake, &found, next)?;
+    Ok((found.into_iter().map(|f| f.file).collect(), left_out))
+}
+
+/// A file's rows and the range of its `kafka_offset` column, from its footer; its columns must
+/// be the tick file's.
+async fn read_footer(
+    lake: &Lake,
+    rel: &str,
+    meta: &ObjectMeta,
+    symbol_in_file: bool,
+) -> Result<(u64, Option<(i64, i64)>), LakeError> {
+    let bad = |message: String| LakeError::Format {
+        key: lake.display(rel),
+        message,
+    };
+    // The footer: its length and magic in the last 8 bytes, the metadata before them.
+    let get = |range: std::ops::Range<u64>| {
+        let path = meta.location.clone();
+        async move { lake.store.get_range(&path, range).await }
+    };
+    let store_err = |source| LakeError::Store {
+        key: lake.display(rel),
+        source,
+    };
+    if meta.size < 12 {
+        return Err(bad(format!("{} bytes: not a Parquet file", meta.size)));
+    }
+    let tail = get(meta.size - 8..meta.size).await.map_err(store_err)?;
+    if &tail[4..] != b"PAR1" {
+        return Err(bad("not a Parquet file (no PAR1 at its end)".into()));
+    }
+    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+    if len + 12 > meta.size {
+        return Err(bad(format!(
+            "footer of {len} bytes in a file of {}",
+            meta.size
+        )));
+    }
+    let footer = get(meta.size - 8 - len..meta.size - 8)
+        .await
+        .map_err(store_err)?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&footer)
+        .map_err(|e| bad(format!("reading the Parquet footer: {e}")))?;
+    let have: Vec<&str> = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    let schema = crate::tick::file_schema(symbol_in_file);
+    let want: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    if have != want {
+        return Err(bad(format!(
+            "columns ({}) are not the table's ({})",
+            have.join(", "),
+            want.join(", ")
+        )));
+    }
+    let rows = u64::try_from(metadata.file_metadata().num_rows())
+        .map_err(|_| bad("negative row count".into()))?;
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "kafka_offset");
+    let mut range: Option<(i64, i64)> = None;
+    for group in metadata.row_groups() {
+        let stats = column.and_then(|i| group.column(i).statistics());
+        let Some(Statistics::Int64(s)) = stats else {
+            return Ok((rows, None));
+        };
+        let (Some(lo), Some(hi)) = (s.min_opt(), s.max_opt()) else {
+            return Ok((rows, None));
+        };
+        range = Some(match range {
+            None => (*lo, *hi),
+            Some((a, b)) => (a.min(*lo), b.max(*hi)),
+        });
+    }
+    Ok((rows, range))
+}
+
+/// A 0.1 lake can hold a Kafka offset twice (a zombie consumer rewrote a batch of the new
+/// owner's and moved the record back): two batches of a partition whose offset ranges overlap,
+/// or a batch beyond its record. The upgrade would carry that over, so it refuses.
+fn check_batches_disjoint(
+    lake: &Lake,
+    found: &[Found],
+    next: &BTreeMap<(String, i32), i64>,
+) -> Result<(), LakeError> {
+    // (topic, partition) → first offset → (lowest, highest, a file).
+    let mut batches: BTreeMap<(&str, i32), BTreeMap<i64, (i64, i64, &str)>> = BTreeMap::new();
+    for f in found {
+        let Some((lo, hi)) = f.offsets else { continue };
+        let b = batches
+            .entry((&f.topic, f.partition))
+            .or_default()
+            .entry(f.first)
+            .or_insert((lo, hi, &f.file.path));
+        b.0 = b.0.min(lo);
+        b.1 = b.1.max(hi);
+    }
+    let refuse = |path: &str, message: String| LakeError::Format {
+        key: lake.display(&format!("{TABLE_DIR}/{path}")),
+        message,
+    };
+    for ((topic, partition), by_first) in &batches {
+        let limit = next[&(topic.to_string(), *partition)];
+        let mut previous: Option<(i64, &str)> = None;
+        for (first, (lo, hi, path)) in by_first {
+            if lo < first || *hi >= limit {
+                return Err(refuse(
+                    path,
+                    format!(
+                        "holds Kafka offsets {lo}..={hi} of {topic}/{partition}, outside its batch (from {first}, below the committed {limit}): the 0.1 lake is inconsistent; nothing was changed"
+                    ),
+                ));
+            }
+            if let Some((prev_hi, prev_path)) = previous
+                && *lo <= prev_hi
+            {
+                return Err(refuse(
+                    path,
+                    format!(
+                        "holds Kafka offsets {lo}..={hi} of {topic}/{partition}, and {prev_path} of an earlier batch holds offsets up to {prev_hi}: the 0.1 lake holds these offsets twice (a consumer that outlived its session?); remove one batch's files and run the upgrade again; nothing was changed"
+                    ),
+                ));
+            }
+            previous = Some((*hi, path));
+        }
+    }
+    Ok(())
+}
+
+/// Step 3: the committed rejects (files starting below their partition's `next_offset`) as the
+/// rejects table's rows, unless an earlier run committed them. Returns their number (None: an
+/// earlier run committed them) and the rejects table's version.
+async fn upgrade_rejects(
+    lake: &Lake,
+    lake_url: &str,
+    next: &BTreeMap<(String, i32), i64>,
+    txns: &[AppTxn],
+) -> Result<(Option<u64>, u64), LakeError> {
+    let mut table = RejectsTable::open_or_create(&rejects_url(lake_url)?).await?;
+    if table.txn_version(UPGRADE_APP_ID).await?.is_some() {
+        return Ok((None, table.version()));
+    }
+    let mut rejects: Vec<Reject> = Vec::new();
+    for key in lake.list(REJECTS_DIR).await? {
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let Some((topic, partition, first)) = name
+            .strip_suffix(".jsonl")
+            .and_then(|stem| parse_file_name(&format!("{stem}.parquet")))
+        else {
+            return Err(LakeError::Format {
+                key: lake.display(&key),
+                message: "not a rejects file written by stocklake 0.1 (part-<topic>-<partition>-<first offset>.jsonl); move it out of the lake and run the upgrade again".into(),
+            });
+        };
+        let committed = next
+            .get(&(topic.clone(), partition))
+            .is_some_and(|n| first < *n);
+        if !committed {
+            tracing::warn!(
+                "{}: no commit record covers it; left out of the rejects table",
+                lake.display(&key)
+            );
+            continue;
+        }
+        let bytes = lake.get_opt(&key).await?.unwrap_or_default();
+        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let reject: Reject = serde_json::from_slice(line).map_err(|e| LakeError::Format {
+                key: format!("{}:{}", lake.display(&key), i + 1),
+                message: e.to_string(),
+            })?;
+            rejects.push(reject);
+        }
+    }
+    rejects
+        .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    let mut files = Vec::new();
+    if !rejects.is_empty() {
+        let bytes =
+            super::writer::encode(&[rejects_batch(&rejects)]).map_err(|e| LakeError::Parquet {
+                key: table.name().to_string(),
+                message: e.to_string(),
+            })?;
+        let rel = format!(
+            "{}/{REJECTS_FILE}",
+            super::delta::rejects_table::REJECTS_TABLE_DIR
+        );
+        let size = bytes.len() as u64;
+        lake.put(&rel, bytes).await?;
+        files.push(DataFile {
+            path: REJECTS_FILE.into(),
+            size,
+            partition_values: Vec::new(),
+            rows: rejects.len() as u64,
+            stats: None,
+        });
+    }
+    let version = table.commit(&files, txns).await?;
+    Ok((Some(rejects.len() as u64), version))
+}
+
+/// Step 5: `_rejects/`, staging leftovers of interrupted local writes under `ticks/`, the
+/// commit records, then `table.json`. Returns how many objects went.
+async fn clean_up(lake: &Lake, record_keys: &[String]) -> Result<u64, LakeError> {
+    let mut removed = 0;
+    for key in lake.list(REJECTS_DIR).await? {
+        lake.delete(&key).await?;
+        removed += 1;
+    }
+    if lake.is_local() {
+        removed += remove_all_staging_files(&local_file(lake, TABLE_DIR))?;
+        removed += remove_all_staging_files(&local_file(lake, REJECTS_DIR))?;
+    }
+    for key in record_keys {
+        lake.delete(key).await?;
+        removed += 1;
+    }
+    lake.delete(LAYOUT_FILE).await?;
+    removed += 1;
+    if lake.is_local() {
+        for dir in [REJECTS_DIR, STATE_DIR] {
+            remove_empty_dirs(&local_file(lake, dir));
+        }
+    }
+    Ok(removed)
+}
+
+/// Every `*.parquet#<digits>` / `*.jsonl#<digits>` staging file under `dir` (local lakes).
+fn remove_all_staging_files(dir: &std::path::Path) -> Result<u64, LakeError> {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n == "_delta_log")
+            {
+                continue;
+            }
+            removed += remove_all_staging_files(&path)?;
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let staging = name.rsplit_once('#').is_some_and(|(base, n)| {
+            (base.ends_with(".parquet") || base.ends_with(".jsonl"))
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if staging {
+            std::fs::remove_file(&path).map_err(|source| LakeError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes `dir` and its sub-folders when they hold no files (best effort).
+fn remove_empty_dirs(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                remove_empty_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_file_names_and_folders_parse() {
+        assert_eq!(
+            parse_file_name("part-ticks-1-00000000000000000121.parquet"),
+            Some(("ticks".into(), 1, 121))
+        );
+        assert_eq!(
+            parse_file_name("part-my-topic.v2-12-00000000000000000007.parquet"),
+            Some(("my-topic.v2".into(), 12, 7))
+        );
+        assert_eq!(parse_file_name("part-ticks-1-x.parquet"), None);
+        assert_eq!(parse_file_name("data.parquet"), None);
+        let layout = TableLayout {
+            partition_by: vec![
+                PartitionKey::Symbol,
+                PartitionKey::Year,
+                PartitionKey::Month,
+            ],
+        };
+        let v = partition_values(&layout, &["symbol=A%2FB%20x", "year=2013", "month=03"]).unwrap();
+        assert_eq!(
+            v,
+            [
+                ("symbol".to_string(), "A/B x".to_string()),
+                ("year".into(), "2013".into()),
+                ("month".into(), "3".into())
+            ]
+        );
+        for bad in [
+            vec!["symbol=%00", "year=2013", "month=03"],
+            vec!["symbol=X", "year=2013", "month=13"],
+            vec!["year=2013", "symbol=X", "month=03"],
+            vec!["symbol=X", "year=2013"],
+            vec!["symbol=%G0", "year=2013", "month=03"],
+        ] {
+            assert!(partition_values(&layout, &bad).is_err(), "{bad:?}");
+        }
+        let by_date = TableLayout {
+            partition_by: vec![PartitionKey::Date],
+        };
+        assert!(partition_values(&by_date, &["dt=2013-03-01"]).is_ok());
+        assert!(partition_values(&by_date, &["dt=2013-02-30"]).is_err());
+        assert!(is_staging_of("a.parquet#1", "a.parquet"));
+        assert!(!is_staging_of("a.parquet#", "a.parquet"));
+        assert!(!is_staging_of("a.parquet#x", "a.parquet"));
+    }
+}
