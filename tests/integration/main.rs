@@ -21,3 +21,4 @@ mod secrets;
 mod snapshots;
 mod sql;
 mod sync;
+mod upgrade;
