@@ -166,24 +166,20 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
             ),
         });
     };
-
-    // 1. Roll back pending batches.
-    let mut next = BTreeMap::new();
+    let mut records = Vec::new();
     for key in &record_keys {
         let (topic, partition) = parse_record_key(&lake, key)?;
-        let record = read_record(&lake, key).await?;
-        if let Some(pending) = &record.pending {
-            roll_back(&lake, key, &record, pending).await?;
-            report.rolled_back.push(RolledBack {
-                topic: topic.clone(),
-                partition,
-                first_offset: pending.first_offset,
-                last_offset: pending.last_offset,
-                objects: pending.objects.len(),
-            });
-        }
-        next.insert((topic, partition), record.next_offset);
+        records.push((
+            key.clone(),
+            topic,
+            partition,
+            read_record(&lake, key).await?,
+        ));
     }
+    let next: BTreeMap<(String, i32), i64> = records
+        .iter()
+        .map(|(_, topic, partition, r)| ((topic.clone(), *partition), r.next_offset))
+        .collect();
     report.partitions = next
         .iter()
         .map(|((topic, partition), n)| PartitionOffsets {
@@ -192,9 +188,11 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
             next_offset: *n,
         })
         .collect();
-    if stop_after == Phase::RolledBack {
-        return Ok(report);
-    }
+    let pending: Vec<String> = records
+        .iter()
+        .filter_map(|(_, _, _, r)| r.pending.as_ref())
+        .flat_map(|p| p.objects.iter().cloned())
+        .collect();
     let mut txns: Vec<AppTxn> = next
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -208,13 +206,19 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
         version: UPGRADE_VERSION,
     });
 
-    // 2. The ticks table: done by an earlier run, or untouched since its creation.
-    let mut ticks = TicksTable::open_or_create(&ticks_url(lake_url)?, &layout).await?;
-    if ticks.txn_version(UPGRADE_APP_ID).await?.is_some() {
-        report.committed_earlier = true;
-        report.ticks_version = Some(ticks.version());
-        check_records_not_ahead(&ticks, &next).await?;
-    } else {
+    // An earlier run may have committed the upgrade: then only the clean-up is left. A table
+    // with other commits is refused before anything changes.
+    let url = ticks_url(lake_url)?;
+    if has_delta {
+        let ticks = TicksTable::open_or_create(&url, &layout).await?;
+        if ticks.txn_version(UPGRADE_APP_ID).await?.is_some() {
+            report.committed_earlier = true;
+            report.ticks_version = Some(ticks.version());
+            check_records_not_ahead(&ticks, &next).await?;
+            roll_back_all(&lake, &records, &mut report).await?;
+            report.removed = clean_up(&lake, &record_keys).await?;
+            return Ok(report);
+        }
         if ticks.version() > 0 {
             return Err(LakeError::Format {
                 key: ticks.name().to_string(),
@@ -224,28 +228,57 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
                 ),
             });
         }
-        // 3. The rejects table.
-        let (rejects, version) = upgrade_rejects(&lake, lake_url, &next, &txns).await?;
-        report.rejects = rejects;
-        report.rejects_version = Some(version);
-        if stop_after == Phase::Rejects {
-            return Ok(report);
-        }
-        // 4. One commit of every committed data file and the offsets.
-        let (files, left_out) = committed_files(&lake, &layout, &next).await?;
-        report.left_out = left_out;
-        report.files = files.len() as u64;
-        report.rows = files.iter().map(|f| f.rows).sum();
-        report.bytes = files.iter().map(|f| f.size).sum();
-        report.ticks_version = Some(ticks.commit(&files, &txns).await?);
-        if stop_after == Phase::Ticks {
-            return Ok(report);
-        }
     }
 
+    // Everything is read and checked before the first change.
+    let (files, left_out) = committed_files(&lake, &layout, &next, &pending).await?;
+    let rejects = committed_rejects(&lake, &next, &pending).await?;
+
+    // 1. Roll back pending batches.
+    roll_back_all(&lake, &records, &mut report).await?;
+    if stop_after == Phase::RolledBack {
+        return Ok(report);
+    }
+    // 3. The rejects table.
+    let (count, version) = upgrade_rejects(&lake, lake_url, rejects, &txns).await?;
+    report.rejects = count;
+    report.rejects_version = Some(version);
+    if stop_after == Phase::Rejects {
+        return Ok(report);
+    }
+    // 2 and 4. One commit of every committed data file and the offsets.
+    let mut ticks = TicksTable::open_or_create(&url, &layout).await?;
+    report.left_out = left_out;
+    report.files = files.len() as u64;
+    report.rows = files.iter().map(|f| f.rows).sum();
+    report.bytes = files.iter().map(|f| f.size).sum();
+    report.ticks_version = Some(ticks.commit(&files, &txns).await?);
+    if stop_after == Phase::Ticks {
+        return Ok(report);
+    }
     // 5. Clean-up, table.json last.
     report.removed = clean_up(&lake, &record_keys).await?;
     Ok(report)
+}
+
+async fn roll_back_all(
+    lake: &Lake,
+    records: &[(String, String, i32, Record)],
+    report: &mut UpgradeReport,
+) -> Result<(), LakeError> {
+    for (key, topic, partition, record) in records {
+        if let Some(pending) = &record.pending {
+            roll_back(lake, key, record, pending).await?;
+            report.rolled_back.push(RolledBack {
+                topic: topic.clone(),
+                partition: *partition,
+                first_offset: pending.first_offset,
+                last_offset: pending.last_offset,
+                objects: pending.objects.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A local lake folder must exist (opening a lake creates a missing one).
@@ -522,6 +555,7 @@ async fn committed_files(
     lake: &Lake,
     layout: &TableLayout,
     next: &BTreeMap<(String, i32), i64>,
+    pending: &[String],
 ) -> Result<(Vec<DataFile>, Vec<String>), LakeError> {
     let mut candidates = Vec::new();
     let mut left_out = Vec::new();
@@ -530,6 +564,9 @@ async fn committed_files(
         let Some(in_table) = rel.strip_prefix(&table_prefix) else {
             continue;
         };
+        if pending.contains(&rel) {
+            continue; // rolled back in step 1
+        }
         let parts: Vec<&str> = in_table.split('/').collect();
         // Hidden names (Hive's convention): `_delta_log/`, `.DS_Store`, ….
         if parts
@@ -677,7 +714,8 @@ fn check_batches_disjoint(
     next: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), LakeError> {
     // (topic, partition) → first offset → (lowest, highest, a file).
-    let mut batches: BTreeMap<(&str, i32), BTreeMap<i64, (i64, i64, &str)>> = BTreeMap::new();
+    type Batches<'a> = BTreeMap<i64, (i64, i64, &'a str)>;
+    let mut batches: BTreeMap<(&str, i32), Batches<'_>> = BTreeMap::new();
     for f in found {
         let Some((lo, hi)) = f.offsets else { continue };
         let b = batches
@@ -720,21 +758,18 @@ fn check_batches_disjoint(
     Ok(())
 }
 
-/// Step 3: the committed rejects (files starting below their partition's `next_offset`) as the
-/// rejects table's rows, unless an earlier run committed them. Returns their number (None: an
-/// earlier run committed them) and the rejects table's version.
-async fn upgrade_rejects(
+/// The committed rejects: the lines of every rejects file that starts below its partition's
+/// `next_offset` (and is not a pending batch's), in offset order.
+async fn committed_rejects(
     lake: &Lake,
-    lake_url: &str,
     next: &BTreeMap<(String, i32), i64>,
-    txns: &[AppTxn],
-) -> Result<(Option<u64>, u64), LakeError> {
-    let mut table = RejectsTable::open_or_create(&rejects_url(lake_url)?).await?;
-    if table.txn_version(UPGRADE_APP_ID).await?.is_some() {
-        return Ok((None, table.version()));
-    }
+    pending: &[String],
+) -> Result<Vec<Reject>, LakeError> {
     let mut rejects: Vec<Reject> = Vec::new();
     for key in lake.list(REJECTS_DIR).await? {
+        if pending.contains(&key) {
+            continue; // rolled back in step 1
+        }
         let name = key.rsplit('/').next().unwrap_or_default();
         let Some((topic, partition, first)) = name
             .strip_suffix(".jsonl")
@@ -769,6 +804,22 @@ async fn upgrade_rejects(
     }
     rejects
         .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    Ok(rejects)
+}
+
+/// Step 3: `rejects` as the rejects table's rows in one commit with `txns`, unless an earlier
+/// run committed them. Returns their number (None: an earlier run committed them) and the
+/// rejects table's version.
+async fn upgrade_rejects(
+    lake: &Lake,
+    lake_url: &str,
+    rejects: Vec<Reject>,
+    txns: &[AppTxn],
+) -> Result<(Option<u64>, u64), LakeError> {
+    let mut table = RejectsTable::open_or_create(&rejects_url(lake_url)?).await?;
+    if table.txn_version(UPGRADE_APP_ID).await?.is_some() {
+        return Ok((None, table.version()));
+    }
     let mut files = Vec::new();
     if !rejects.is_empty() {
         let bytes =

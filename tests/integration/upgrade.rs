@@ -433,3 +433,27 @@ fn a_consumer_continues_an_upgraded_lake_after_its_offsets() {
         );
     });
 }
+
+#[test]
+fn a_0_1_lake_holding_offsets_twice_is_refused_before_anything_changes() {
+    // As a 0.1 zombie consumer leaves a lake: a second batch file over offsets another batch of
+    // the same Kafka partition holds.
+    let (_dir, lake) = fixture_copy();
+    let dir = lake.join("ticks/symbol=MSFT/year=2013/month=03");
+    std::fs::copy(
+        dir.join("part-ticks-0-00000000000000000060.parquet"),
+        dir.join("part-ticks-0-00000000000000000055.parquet"),
+    )
+    .unwrap();
+    let before = snapshot(&lake);
+    let out = upgrade_cmd(&lake);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("holds these offsets twice")
+            && err.contains("ticks/0")
+            && err.contains("part-ticks-0-00000000000000000055.parquet"),
+        "{err}"
+    );
+    assert!(snapshot(&lake) == before, "a refused upgrade changed the lake");
+}
