@@ -457,3 +457,19 @@ fn a_0_1_lake_holding_offsets_twice_is_refused_before_anything_changes() {
     );
     assert!(snapshot(&lake) == before, "a refused upgrade changed the lake");
 }
+
+#[test]
+fn help_of_lake_and_lake_upgrade() {
+    use crate::harness::snapshot::{assert_snapshot, render};
+    for (name, args) in [
+        ("help-lake", &["lake", "--help"][..]),
+        ("help-lake-upgrade", &["lake", "upgrade", "--help"][..]),
+    ] {
+        let out = cmd(args).output();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_snapshot(
+            name,
+            &render(&format!("stocklake {}", args.join(" ")), &out, &[]),
+        );
+    }
+}
