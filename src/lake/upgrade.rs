@@ -7,17 +7,20 @@
 //! Hive escapes into wrong paths and would add rolled-back leftovers. The steps, each of which is
 //! safe to repeat, so that a run that died anywhere is finished by running it again:
 //!
+//! 0. Read and check everything first, changing nothing: the commit records, every data file's
+//!    folders, name and footer, the rejects files. A lake that cannot be converted faithfully
+//!    is refused here. When the ticks table already carries the upgrade's own `txn`
+//!    ([`UPGRADE_APP_ID`]), an earlier run committed it: only step 4 is left.
 //! 1. Roll back every pending batch as 0.1's recovery does: delete the objects its record names
 //!    (and, on a local disk, the `#<n>` staging files of an interrupted write beside them).
-//! 2. Open (or create) the ticks table with the layout of `table.json`. When it already carries
-//!    the upgrade's own `txn` ([`UPGRADE_APP_ID`]), steps 3 and 4 were done by an earlier run.
-//! 3. The rejects table: the lines of every committed rejects file as one Parquet file, in one
-//!    commit with the upgrade's `txn` (skipped when the rejects table already has it).
-//! 4. The ticks table: ONE commit with an `add` per committed data file (partition values in
-//!    Delta's canonical form, size, `numRecords` from the footer), a `txn` per Kafka partition
-//!    (`stocklake:<topic>:<partition>`, version = the record's `next_offset - 1`) and the
-//!    upgrade's `txn`. Consumers then continue after those versions.
-//! 5. Remove the 0.1 bookkeeping: `_rejects/`, staging leftovers, the offset records, and
+//! 2. The rejects table: the committed rejects as one Parquet file, in one commit with the
+//!    upgrade's `txn` (skipped when the rejects table already has it).
+//! 3. The ticks table (created with the layout of `table.json`): ONE commit with an `add` per
+//!    committed data file (where it lies; partition values in Delta's canonical form, size,
+//!    `numRecords` from the footer), a `txn` per Kafka partition (`stocklake:<topic>:<partition>`,
+//!    version = the record's `next_offset - 1`) and the upgrade's `txn`. Consumers then continue
+//!    after those versions.
+//! 4. Remove the 0.1 bookkeeping: `_rejects/`, staging leftovers, the offset records, and
 //!    `table.json` last: while it exists, the lake counts as not (completely) upgraded.
 //!
 //! A data file counts as committed when its name (`part-<topic>-<partition>-<first>.parquet`)
@@ -57,9 +60,9 @@ pub const REJECTS_FILE: &str = "part-upgrade-0.1.parquet";
 pub enum Phase {
     /// After step 1 (pending batches rolled back).
     RolledBack,
-    /// After step 3 (the rejects table committed).
+    /// After step 2 (the rejects table committed).
     Rejects,
-    /// After step 4 (the ticks table committed), before the clean-up.
+    /// After step 3 (the ticks table committed), before the clean-up.
     Ticks,
     /// Everything.
     Done,
@@ -239,14 +242,14 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
     if stop_after == Phase::RolledBack {
         return Ok(report);
     }
-    // 3. The rejects table.
+    // 2. The rejects table.
     let (count, version) = upgrade_rejects(&lake, lake_url, rejects, &txns).await?;
     report.rejects = count;
     report.rejects_version = Some(version);
     if stop_after == Phase::Rejects {
         return Ok(report);
     }
-    // 2 and 4. One commit of every committed data file and the offsets.
+    // 3. One commit of every committed data file and the offsets.
     let mut ticks = TicksTable::open_or_create(&url, &layout).await?;
     report.left_out = left_out;
     report.files = files.len() as u64;
@@ -256,7 +259,7 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
     if stop_after == Phase::Ticks {
         return Ok(report);
     }
-    // 5. Clean-up, table.json last.
+    // 4. Clean-up, table.json last.
     report.removed = clean_up(&lake, &record_keys).await?;
     Ok(report)
 }
@@ -807,7 +810,7 @@ async fn committed_rejects(
     Ok(rejects)
 }
 
-/// Step 3: `rejects` as the rejects table's rows in one commit with `txns`, unless an earlier
+/// Step 2: `rejects` as the rejects table's rows in one commit with `txns`, unless an earlier
 /// run committed them. Returns their number (None: an earlier run committed them) and the
 /// rejects table's version.
 async fn upgrade_rejects(
@@ -845,7 +848,7 @@ async fn upgrade_rejects(
     Ok((Some(rejects.len() as u64), version))
 }
 
-/// Step 5: `_rejects/`, staging leftovers of interrupted local writes under `ticks/`, the
+/// Step 4: `_rejects/`, staging leftovers of interrupted local writes under `ticks/`, the
 /// commit records, then `table.json`. Returns how many objects went.
 async fn clean_up(lake: &Lake, record_keys: &[String]) -> Result<u64, LakeError> {
     let mut removed = 0;

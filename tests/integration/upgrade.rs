@@ -455,7 +455,10 @@ fn a_0_1_lake_holding_offsets_twice_is_refused_before_anything_changes() {
             && err.contains("part-ticks-0-00000000000000000055.parquet"),
         "{err}"
     );
-    assert!(snapshot(&lake) == before, "a refused upgrade changed the lake");
+    assert!(
+        snapshot(&lake) == before,
+        "a refused upgrade changed the lake"
+    );
 }
 
 #[test]
@@ -472,4 +475,139 @@ fn help_of_lake_and_lake_upgrade() {
             &render(&format!("stocklake {}", args.join(" ")), &out, &[]),
         );
     }
+}
+
+#[test]
+fn upgrade_converts_a_0_1_lake_on_s3() {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    use object_store::path::Path as Key;
+
+    let moto = crate::harness::moto::Moto::start();
+    let (status, body) = moto.request("PUT", "/old-lake", "");
+    assert_eq!(status, 200, "create bucket: {body}");
+    let rt = rt();
+    let store = rt.block_on(async {
+        stocklake::aws::s3_store(&moto.sdk_config().await, "old-lake").unwrap()
+    });
+    // The fixture as 0.1 wrote it to S3 (staging files are a local disk's only).
+    let src = fixture("lake-0.1/lake");
+    rt.block_on(async {
+        for file in files_under(&src) {
+            let rel = file.strip_prefix(&src).unwrap().to_str().unwrap();
+            if rel.contains('#') {
+                continue;
+            }
+            let key = Key::parse(format!("stock/lake/{rel}")).unwrap();
+            store
+                .put(&key, std::fs::read(&file).unwrap().into())
+                .await
+                .unwrap();
+        }
+    });
+
+    let upgrade = |lake: &str| {
+        cmd(&["lake", "upgrade", "--lake", lake])
+            .envs(moto.env())
+            .output()
+    };
+    let out = upgrade("s3://old-lake/stock/lake");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("rolled back the uncommitted batch 121..=130 of ticks/1")
+            && err.contains("6 data files (240 rows"),
+        "{err}"
+    );
+
+    // The log itself, read through S3: the upgrade's commit.
+    let (keys, commit) = rt.block_on(async {
+        let keys: Vec<String> = store
+            .list(Some(&Key::from("stock/lake")))
+            .map_ok(|o| o.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        let commit = store
+            .get(&Key::from(
+                "stock/lake/ticks/_delta_log/00000000000000000001.json",
+            ))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        (keys, String::from_utf8(commit.to_vec()).unwrap())
+    });
+    let mut adds = Vec::new();
+    let mut txns = BTreeMap::new();
+    for line in commit.lines() {
+        let action: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(add) = action.get("add") {
+            // Delta paths are URI-encoded object names.
+            let name =
+                stocklake::lake::layout::percent_decode(add["path"].as_str().unwrap()).unwrap();
+            assert!(
+                keys.contains(&format!("stock/lake/ticks/{name}")),
+                "{name} is an object of the lake: {keys:?}"
+            );
+            let stats: serde_json::Value =
+                serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+            adds.push((
+                name,
+                add["partitionValues"]["symbol"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                add["partitionValues"]["month"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                stats["numRecords"].as_u64().unwrap(),
+            ));
+        }
+        if let Some(txn) = action.get("txn") {
+            txns.insert(
+                txn["appId"].as_str().unwrap().to_string(),
+                txn["version"].as_i64().unwrap(),
+            );
+        }
+    }
+    adds.sort();
+    assert_eq!(adds.len(), 6, "{adds:?}");
+    assert_eq!(adds.iter().map(|a| a.3).sum::<u64>(), 240);
+    assert!(adds.iter().all(|a| !a.0.contains("00000000000000000121")));
+    assert_eq!(
+        (adds[0].0.as_str(), adds[0].1.as_str(), adds[0].2.as_str()),
+        (
+            "symbol=A%2FB%20x/year=2013/month=03/part-ticks-1-00000000000000000000.parquet",
+            "A/B x",
+            "3"
+        )
+    );
+    assert_eq!(
+        txns,
+        BTreeMap::from([
+            ("stocklake:ticks:0".to_string(), 119),
+            ("stocklake:ticks:1".to_string(), 120),
+            ("stocklake:upgrade".to_string(), 1),
+        ])
+    );
+    let old: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("/_stocklake/") || k.contains("/_rejects/") || k.contains("121"))
+        .collect();
+    assert!(old.is_empty(), "left of the 0.1 format: {old:?}");
+    assert!(
+        keys.contains(&"stock/lake/rejects/part-upgrade-0.1.parquet".to_string()),
+        "{keys:?}"
+    );
+
+    let out = upgrade("s3://old-lake/stock/lake");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is a Delta lake already"),
+        "{}",
+        stderr(&out)
+    );
 }
