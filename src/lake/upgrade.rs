@@ -256,6 +256,12 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
     report.rows = files.iter().map(|f| f.rows).sum();
     report.bytes = files.iter().map(|f| f.size).sum();
     report.ticks_version = Some(ticks.commit(&files, &txns).await?);
+    // A lake of many files makes one large commit: a checkpoint spares every reader and writer
+    // from parsing it on each open (best effort: without it the table is the same, only slower
+    // to open until the next checkpoint).
+    if let Err(e) = deltalake::checkpoints::create_checkpoint(ticks.table(), None).await {
+        tracing::warn!("{}: writing a checkpoint after the upgrade: {e}", ticks.name());
+    }
     if stop_after == Phase::Ticks {
         return Ok(report);
     }
@@ -282,6 +288,12 @@ async fn roll_back_all(
         }
     }
     Ok(())
+}
+
+/// Whether `lake` is (still) a lake of stocklake 0.1 that `lake upgrade` must convert before a
+/// consumer of this version may write it: its `_stocklake/table.json` exists.
+pub async fn needs_upgrade(lake: &Lake) -> Result<bool, LakeError> {
+    Ok(lake.get_opt(LAYOUT_FILE).await?.is_some())
 }
 
 /// A local lake folder must exist (opening a lake creates a missing one).
