@@ -260,7 +260,10 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
     // from parsing it on each open (best effort: without it the table is the same, only slower
     // to open until the next checkpoint).
     if let Err(e) = deltalake::checkpoints::create_checkpoint(ticks.table(), None).await {
-        tracing::warn!("{}: writing a checkpoint after the upgrade: {e}", ticks.name());
+        tracing::warn!(
+            "{}: writing a checkpoint after the upgrade: {e}",
+            ticks.name()
+        );
     }
     if stop_after == Phase::Ticks {
         return Ok(report);
@@ -984,5 +987,126 @@ mod tests {
         assert!(is_staging_of("a.parquet#1", "a.parquet"));
         assert!(!is_staging_of("a.parquet#", "a.parquet"));
         assert!(!is_staging_of("a.parquet#x", "a.parquet"));
+    }
+
+    /// Writes a lake as 0.1 did (its writer, its names, its records) with `layout`: ticks of
+    /// two symbols over two days, Kafka partition 0, one batch per day.
+    fn write_0_1_lake(dir: &std::path::Path, layout: &TableLayout) -> u64 {
+        use crate::tick::{Tick, TickBatchBuilder, parse_iso_millis};
+        let mut files: BTreeMap<String, TickBatchBuilder> = BTreeMap::new();
+        let mut offset = 0;
+        let mut batches = Vec::new();
+        for day in ["2013-03-29", "2013-03-30"] {
+            let first = offset;
+            for (i, symbol) in ["x y", "AAPL"].iter().enumerate() {
+                for h in 0..5 {
+                    let t = Tick {
+                        symbol: (*symbol).into(),
+                        event_time: parse_iso_millis(&format!("{day}T0{h}:00:00Z")).unwrap(),
+                        open: Some(1.0),
+                        high: Some(2.0),
+                        low: Some(0.5),
+                        close: Some(i as f64 + 1.0),
+                        adj_close: None,
+                        volume: Some(10),
+                    };
+                    let name = super::super::layout::file_name("ticks", 0, first);
+                    let dir = layout.partition_dir(symbol, t.event_time);
+                    let key = if dir.is_empty() {
+                        name
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    files
+                        .entry(key)
+                        .or_insert_with(|| TickBatchBuilder::new(layout.symbol_in_file(), 8))
+                        .push(&t, 0, offset);
+                    offset += 1;
+                }
+            }
+            batches.push(offset);
+        }
+        for (key, mut b) in files {
+            let path = dir.join("ticks").join(&key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, crate::lake::writer::encode(&[b.finish()]).unwrap()).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("_stocklake/offsets/ticks")).unwrap();
+        std::fs::write(dir.join(LAYOUT_FILE), serde_json::to_vec(layout).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("_stocklake/offsets/ticks/0.json"),
+            format!("{{\"next_offset\": {offset}}}"),
+        )
+        .unwrap();
+        offset as u64
+    }
+
+    #[tokio::test]
+    async fn lakes_of_every_layout_upgrade() {
+        use datafusion::prelude::SessionContext;
+        for keys in [
+            vec![PartitionKey::Date],
+            vec![],
+            vec![
+                PartitionKey::Year,
+                PartitionKey::Month,
+                PartitionKey::Symbol,
+            ],
+        ] {
+            let layout = TableLayout {
+                partition_by: keys.clone(),
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let rows = write_0_1_lake(dir.path(), &layout);
+            let lake = dir.path().to_str().unwrap();
+            let report = upgrade(lake).await.unwrap();
+            assert_eq!(report.rows, rows, "{keys:?}");
+            let table = TicksTable::open_or_create(&ticks_url(lake).unwrap(), &layout)
+                .await
+                .unwrap();
+            assert_eq!(
+                table.txn_version(&app_id("ticks", 0)).await.unwrap(),
+                Some(19)
+            );
+            let ctx = SessionContext::new();
+            ctx.register_table("t", super::super::delta::provider(&table).await.unwrap())
+                .unwrap();
+            let rows = |sql: &'static str| {
+                let ctx = ctx.clone();
+                async move {
+                    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                    let mut out = Vec::new();
+                    for b in batches {
+                        for r in 0..b.num_rows() {
+                            let cells: Vec<String> = b
+                                .columns()
+                                .iter()
+                                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                                .collect();
+                            out.push(cells.join("|"));
+                        }
+                    }
+                    out
+                }
+            };
+            assert_eq!(
+                rows(
+                    "SELECT symbol, count(*), sum(close), min(trade_date), max(trade_date) \
+                     FROM t GROUP BY symbol ORDER BY symbol"
+                )
+                .await,
+                [
+                    "AAPL|10|20.0|2013-03-29|2013-03-30",
+                    "x y|10|10.0|2013-03-29|2013-03-30"
+                ],
+                "{keys:?}"
+            );
+            if keys == [PartitionKey::Date] {
+                assert_eq!(
+                    rows("SELECT CAST(dt AS VARCHAR), count(*) FROM t GROUP BY 1 ORDER BY 1").await,
+                    ["2013-03-29|10", "2013-03-30|10"]
+                );
+            }
+        }
     }
 }
