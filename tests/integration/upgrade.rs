@@ -16,7 +16,7 @@ use stocklake::lake::{PartitionKey, TableLayout};
 use stocklake::tick::{Tick, parse_iso_millis};
 
 use crate::harness::kafka::{consume_until_idle, produce_file, produce_ticks};
-use crate::harness::lake::{files_under, read_parquet};
+use crate::harness::lake::read_parquet;
 use crate::harness::{cmd, fixture, rt, stderr};
 
 /// The fixture's layout (its `_stocklake/table.json`).
@@ -28,6 +28,27 @@ fn layout() -> TableLayout {
             PartitionKey::Month,
         ],
     }
+}
+
+/// Every file below `dir` (none when it does not exist), sorted: `#` staging files too.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A copy of the fixture lake in a temporary folder (file names with `%` and `#` included).
