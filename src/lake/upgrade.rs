@@ -8,7 +8,8 @@
 //! safe to repeat, so that a run that died anywhere is finished by running it again:
 //!
 //! 0. Read and check everything first, changing nothing: the commit records, every data file's
-//!    folders, name and footer, the rejects files. A lake that cannot be converted faithfully
+//!    folders and name, every data file read whole (its columns, rows and Kafka offsets), the
+//!    rejects files. A lake that cannot be converted faithfully
 //!    is refused here. When the ticks table already carries the upgrade's own `txn`
 //!    ([`UPGRADE_APP_ID`]), an earlier run committed it: only step 4 is left.
 //! 1. Roll back every pending batch as 0.1's recovery does: delete the objects its record names
@@ -17,7 +18,7 @@
 //!    upgrade's `txn` (skipped when the rejects table already has it).
 //! 3. The ticks table (created with the layout of `table.json`): ONE commit with an `add` per
 //!    committed data file (where it lies; partition values in Delta's canonical form, size,
-//!    `numRecords` from the footer), a `txn` per Kafka partition (`stocklake:<topic>:<partition>`,
+//!    statistics computed from its rows as the consumer does), a `txn` per Kafka partition (`stocklake:<topic>:<partition>`,
 //!    version = the record's `next_offset - 1`) and the upgrade's `txn`. Consumers then continue
 //!    after those versions.
 //! 4. Remove the 0.1 bookkeeping: `_rejects/`, staging leftovers, the offset records, and
@@ -33,16 +34,15 @@ use std::collections::BTreeMap;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::ObjectStoreExt as _;
-use parquet::file::metadata::ParquetMetaDataReader;
-use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 
-use super::delta::rejects_table::{RejectsTable, rejects_batch, rejects_url};
-use super::delta::{AppTxn, DataFile, TicksTable, app_id, ticks_url};
+use super::delta::stats::file_stats;
+use super::delta::{AppTxn, DataFile, TicksTable, app_id, rejects_url, ticks_url};
 use super::layout::{
-    LAYOUT_FILE, PartitionKey, REJECTS_DIR, STATE_DIR, TABLE_DIR, TableLayout, unescape_value,
+    LAYOUT_FILE, PartitionKey, REJECTS_DIR, REJECTS_TABLE_DIR, STATE_DIR, TABLE_DIR, TableLayout,
+    unescape_value,
 };
-use super::rejects::Reject;
+use super::rejects::{Reject, to_record_batch};
 use super::{Lake, LakeError};
 
 /// The `txn` application id that marks a table as written by the upgrade (its version is
@@ -381,11 +381,8 @@ async fn roll_back(
     lake.put(key, bytes.into()).await
 }
 
-/// The local file of `rel` (its name on disk is the escaped text itself).
 fn local_file(lake: &Lake, rel: &str) -> std::path::PathBuf {
-    let mut path = lake.url.to_file_path().unwrap_or_default();
-    path.extend(rel.split('/').filter(|p| !p.is_empty()));
-    path
+    lake.local_path(rel)
 }
 
 /// Deletes the `<name>#<digits>` staging files an interrupted local write of `rel` left (the
@@ -558,7 +555,7 @@ fn columns(layout: &TableLayout) -> String {
         .join(", ")
 }
 
-/// One committed data file and the Kafka offsets it holds (from the footer's statistics).
+/// One committed data file and the Kafka offsets it holds.
 struct Found {
     file: DataFile,
     topic: String,
@@ -567,7 +564,7 @@ struct Found {
     offsets: Option<(i64, i64)>,
 }
 
-/// Every committed data file under `ticks/` (see the module docs), with its footer read; and
+/// Every committed data file under `ticks/` (see the module docs), read and checked; and
 /// the data files left out (relative to the lake root).
 async fn committed_files(
     lake: &Lake,
@@ -619,14 +616,14 @@ async fn committed_files(
     let table_prefix = &table_prefix;
     let found: Vec<Found> = futures::stream::iter(candidates.into_iter().map(
         |(rel, meta, values, topic, partition, first)| async move {
-            let (rows, offsets) = read_footer(lake, &rel, &meta, symbol_in_file).await?;
+            let (rows, stats, offsets) = read_data_file(lake, &rel, &meta, symbol_in_file).await?;
             Ok::<_, LakeError>(Found {
                 file: DataFile {
                     path: rel[table_prefix.len()..].to_string(),
                     size: meta.size,
                     partition_values: values,
                     rows,
-                    stats: None,
+                    stats: Some(stats),
                 },
                 topic,
                 partition,
@@ -642,85 +639,77 @@ async fn committed_files(
     Ok((found.into_iter().map(|f| f.file).collect(), left_out))
 }
 
-/// A file's rows and the range of its `kafka_offset` column, from its footer; its columns must
-/// be the tick file's.
-async fn read_footer(
+/// Rows, Delta statistics JSON and the lowest and highest Kafka offset of a data file.
+type FileFacts = (u64, String, Option<(i64, i64)>);
+
+/// A data file read whole: its rows, its Delta statistics (as the consumer writes them, for
+/// readers' file skipping) and the range of its `kafka_offset` column. Its columns must be the
+/// tick file's.
+async fn read_data_file(
     lake: &Lake,
     rel: &str,
     meta: &ObjectMeta,
     symbol_in_file: bool,
-) -> Result<(u64, Option<(i64, i64)>), LakeError> {
-    let bad = |message: String| LakeError::Format {
-        key: lake.display(rel),
-        message,
-    };
-    // The footer: its length and magic in the last 8 bytes, the metadata before them.
-    let get = |range: std::ops::Range<u64>| {
-        let path = meta.location.clone();
-        async move { lake.store.get_range(&path, range).await }
-    };
+) -> Result<FileFacts, LakeError> {
     let store_err = |source| LakeError::Store {
         key: lake.display(rel),
         source,
     };
-    if meta.size < 12 {
-        return Err(bad(format!("{} bytes: not a Parquet file", meta.size)));
-    }
-    let tail = get(meta.size - 8..meta.size).await.map_err(store_err)?;
-    if &tail[4..] != b"PAR1" {
-        return Err(bad("not a Parquet file (no PAR1 at its end)".into()));
-    }
-    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
-    if len + 12 > meta.size {
-        return Err(bad(format!(
-            "footer of {len} bytes in a file of {}",
-            meta.size
-        )));
-    }
-    let footer = get(meta.size - 8 - len..meta.size - 8)
+    let bytes = lake
+        .store
+        .get(&meta.location)
+        .await
+        .map_err(store_err)?
+        .bytes()
         .await
         .map_err(store_err)?;
-    let metadata = ParquetMetaDataReader::decode_metadata(&footer)
-        .map_err(|e| bad(format!("reading the Parquet footer: {e}")))?;
-    let have: Vec<&str> = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
+    let key = lake.display(rel);
+    tokio::task::spawn_blocking(move || decode_data_file(bytes, symbol_in_file))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|message| LakeError::Format { key, message })
+}
+
+fn decode_data_file(bytes: bytes::Bytes, symbol_in_file: bool) -> Result<FileFacts, String> {
+    use arrow::array::{Array, Int64Array};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let have: Vec<String> = reader
+        .schema()
+        .fields()
         .iter()
-        .map(|c| c.name())
+        .map(|f| f.name().clone())
         .collect();
     let schema = crate::tick::file_schema(symbol_in_file);
-    let want: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let want: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     if have != want {
-        return Err(bad(format!(
+        return Err(format!(
             "columns ({}) are not the table's ({})",
             have.join(", "),
             want.join(", ")
-        )));
+        ));
     }
-    let rows = u64::try_from(metadata.file_metadata().num_rows())
-        .map_err(|_| bad("negative row count".into()))?;
-    let column = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "kafka_offset");
+    let batches = reader
+        .build()
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("reading its rows: {e}"))?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut range: Option<(i64, i64)> = None;
-    for group in metadata.row_groups() {
-        let stats = column.and_then(|i| group.column(i).statistics());
-        let Some(Statistics::Int64(s)) = stats else {
-            return Ok((rows, None));
-        };
-        let (Some(lo), Some(hi)) = (s.min_opt(), s.max_opt()) else {
-            return Ok((rows, None));
-        };
-        range = Some(match range {
-            None => (*lo, *hi),
-            Some((a, b)) => (a.min(*lo), b.max(*hi)),
-        });
+    for b in &batches {
+        let offsets = b
+            .column_by_name("kafka_offset")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or("no kafka_offset column of type bigint")?;
+        for o in offsets.iter().flatten() {
+            range = Some(match range {
+                None => (o, o),
+                Some((lo, hi)) => (lo.min(o), hi.max(o)),
+            });
+        }
     }
-    Ok((rows, range))
+    Ok((rows, file_stats(&batches), range))
 }
 
 /// A 0.1 lake can hold a Kafka offset twice (a zombie consumer rewrote a batch of the new
@@ -834,33 +823,51 @@ async fn upgrade_rejects(
     rejects: Vec<Reject>,
     txns: &[AppTxn],
 ) -> Result<(Option<u64>, u64), LakeError> {
-    let mut table = RejectsTable::open_or_create(&rejects_url(lake_url)?).await?;
+    let mut table = TicksTable::open_or_create_rejects(&rejects_url(lake_url)?).await?;
     if table.txn_version(UPGRADE_APP_ID).await?.is_some() {
         return Ok((None, table.version()));
     }
     let mut files = Vec::new();
     if !rejects.is_empty() {
-        let bytes =
-            super::writer::encode(&[rejects_batch(&rejects)]).map_err(|e| LakeError::Parquet {
-                key: table.name().to_string(),
-                message: e.to_string(),
-            })?;
-        let rel = format!(
-            "{}/{REJECTS_FILE}",
-            super::delta::rejects_table::REJECTS_TABLE_DIR
-        );
+        let batch = to_record_batch(&rejects);
+        let stats = file_stats(std::slice::from_ref(&batch));
+        let bytes = super::writer::encode(&[batch]).map_err(|e| LakeError::Parquet {
+            key: table.name().to_string(),
+            message: e.to_string(),
+        })?;
+        let rel = format!("{REJECTS_TABLE_DIR}/{REJECTS_FILE}");
         let size = bytes.len() as u64;
         lake.put(&rel, bytes).await?;
+        if lake.is_local() {
+            sync_local(&lake.local_path(&rel))?;
+        }
         files.push(DataFile {
             path: REJECTS_FILE.into(),
             size,
             partition_values: Vec::new(),
             rows: rejects.len() as u64,
-            stats: None,
+            stats: Some(stats),
         });
     }
     let version = table.commit(&files, txns).await?;
     Ok((Some(rejects.len() as u64), version))
+}
+
+/// Makes a new local file and its folder durable before the commit that names it.
+fn sync_local(path: &std::path::Path) -> Result<(), LakeError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| LakeError::Io { path, source }
+    };
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
 }
 
 /// Step 4: `_rejects/`, staging leftovers of interrupted local writes under `ticks/`, the

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::prelude::SessionContext;
 use stocklake::kafka::{BrokerOptions, EmbeddedBroker};
-use stocklake::lake::delta::rejects_table::{RejectsTable, rejects_url};
-use stocklake::lake::delta::{TicksTable, app_id, ticks_url};
+use stocklake::lake::delta::{TicksTable, app_id, rejects_url, ticks_url};
 use stocklake::lake::upgrade::{Phase, UPGRADE_APP_ID, upgrade_until};
 use stocklake::lake::{PartitionKey, TableLayout};
 use stocklake::tick::{Tick, parse_iso_millis};
@@ -154,7 +153,7 @@ async fn ticks_query(lake: &Path, sql: &str) -> Vec<String> {
 }
 
 async fn rejects_query(lake: &Path, sql: &str) -> Vec<String> {
-    let t = RejectsTable::open_or_create(&rejects_url(lake.to_str().unwrap()).unwrap())
+    let t = TicksTable::open_or_create_rejects(&rejects_url(lake.to_str().unwrap()).unwrap())
         .await
         .unwrap();
     query(t.table().table_provider().await.unwrap(), sql).await
@@ -574,6 +573,15 @@ fn upgrade_converts_a_0_1_lake_on_s3() {
             );
             let stats: serde_json::Value =
                 serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+            // Statistics as the consumer writes them, for readers' file skipping.
+            assert!(
+                stats["minValues"]["event_time"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("2013-0"))
+                    && stats["maxValues"]["kafka_offset"].is_i64()
+                    && stats["nullCount"]["close"] == 0,
+                "{stats}"
+            );
             adds.push((
                 name,
                 add["partitionValues"]["symbol"]
