@@ -7,20 +7,20 @@
 //! Hive escapes into wrong paths and would add rolled-back leftovers. The steps, each of which is
 //! safe to repeat, so that a run that died anywhere is finished by running it again:
 //!
-//! 0. Read and check everything first, changing nothing: the commit records, every data file's
-//!    folders and name, every data file read whole (its columns, rows and Kafka offsets), the
-//!    rejects files. A lake that cannot be converted faithfully
-//!    is refused here. When the ticks table already carries the upgrade's own `txn`
-//!    ([`UPGRADE_APP_ID`]), an earlier run committed it: only step 4 is left.
+//! 0. Read and check everything first, changing nothing: the commit records, every data file
+//!    (folders, name, and the file read whole: columns, rows, Kafka offsets) and the rejects
+//!    files. A lake that cannot be converted faithfully is refused here. When the ticks table
+//!    already carries the upgrade's own `txn` ([`UPGRADE_APP_ID`]), an earlier run committed
+//!    it: only step 4 is left.
 //! 1. Roll back every pending batch as 0.1's recovery does: delete the objects its record names
 //!    (and, on a local disk, the `#<n>` staging files of an interrupted write beside them).
 //! 2. The rejects table: the committed rejects as one Parquet file, in one commit with the
 //!    upgrade's `txn` (skipped when the rejects table already has it).
 //! 3. The ticks table (created with the layout of `table.json`): ONE commit with an `add` per
 //!    committed data file (where it lies; partition values in Delta's canonical form, size,
-//!    statistics computed from its rows as the consumer does), a `txn` per Kafka partition (`stocklake:<topic>:<partition>`,
-//!    version = the record's `next_offset - 1`) and the upgrade's `txn`. Consumers then continue
-//!    after those versions.
+//!    statistics computed from its rows as the consumer does), a `txn` per Kafka partition
+//!    (`stocklake:<topic>:<partition>`, version = the record's `next_offset - 1`) and the
+//!    upgrade's `txn`. Consumers then continue after those versions.
 //! 4. Remove the 0.1 bookkeeping: `_rejects/`, staging leftovers, the offset records, and
 //!    `table.json` last: while it exists, the lake counts as not (completely) upgraded.
 //!
