@@ -299,6 +299,21 @@ pub async fn needs_upgrade(lake: &Lake) -> Result<bool, LakeError> {
     Ok(lake.get_opt(LAYOUT_FILE).await?.is_some())
 }
 
+/// Refuses a lake of stocklake 0.1 (see [`needs_upgrade`]) to a writer: a Delta table beside
+/// its files would hide them from every reader, and the upgrade could not take them in later.
+pub async fn refuse_0_1_lake(lake: &Lake) -> Result<(), LakeError> {
+    if needs_upgrade(lake).await? {
+        return Err(LakeError::Format {
+            key: lake.display(LAYOUT_FILE),
+            message: format!(
+                "this lake was written by stocklake 0.1 (plain files and _stocklake/ records), not as a Delta table: stop its 0.1 consumers, run `stocklake lake upgrade --lake {}` once, then consume again; nothing was written",
+                lake.url
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A local lake folder must exist (opening a lake creates a missing one).
 fn refuse_missing_folder(lake_url: &str) -> Result<(), LakeError> {
     let (_, root) = super::lake_location(lake_url)?;

@@ -640,3 +640,28 @@ fn upgrade_converts_a_0_1_lake_on_s3() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_consumer_refuses_a_0_1_lake_until_it_is_upgraded() {
+    let (_dir, lake) = fixture_copy();
+    let broker = EmbeddedBroker::start(BrokerOptions {
+        topics: vec![("ticks".into(), 2)],
+        ..Default::default()
+    })
+    .unwrap();
+    let boot = broker.bootstrap_servers();
+    let out = produce_file(&fixture("lake-0.1/run1.csv"), boot, "ticks").output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = snapshot(&lake);
+    let out = consume_until_idle(boot, "ticks", &lake, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("written by stocklake 0.1") && err.contains("stocklake lake upgrade --lake"),
+        "{err}"
+    );
+    assert!(
+        snapshot(&lake) == before,
+        "a refused consumer changed the lake"
+    );
+}
