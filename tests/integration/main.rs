@@ -22,3 +22,4 @@ mod secrets;
 mod snapshots;
 mod sql;
 mod sync;
+mod upgrade;
