@@ -23,3 +23,4 @@ mod secrets;
 mod snapshots;
 mod sql;
 mod sync;
+mod upgrade;
