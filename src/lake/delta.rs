@@ -389,6 +389,9 @@ pub async fn provider(
         .map_err(|e| delta_err(table.name())(e.into()))
 }
 
+/// Reading the tables (the local engine, `\d`, `--as-of`): `delta/read.rs`.
+pub mod read;
+
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]
 mod tests;
