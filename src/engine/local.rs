@@ -11,6 +11,7 @@ use std::time::Instant;
 use arrow::datatypes::SchemaRef;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use futures::TryStreamExt;
 use url::Url;
 
@@ -72,13 +73,21 @@ fn query_err(e: datafusion::error::DataFusionError) -> EngineError {
     }
 }
 
-async fn provider(
+/// deltalake's provider for the version `table` holds, over its loaded file list (no log
+/// replay per query), partition values as plain columns (not dictionaries), the session's
+/// Parquet settings; the table's object store registered in `ctx` for its scans.
+fn provider(
+    ctx: &SessionContext,
     table: &DeltaTable,
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, EngineError> {
+    let failed = |e: &dyn std::fmt::Display| setup(format!("{}: {e}", table.table_url()));
+    let state = table.snapshot().map_err(|e| failed(&e))?;
     table
-        .table_provider()
-        .await
-        .map_err(|e| setup(format!("{}: {e}", table.table_url())))
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| failed(&e))?;
+    let config = DeltaScanConfig::new_from_session(&ctx.state()).with_wrap_partition_values(false);
+    let scan = DeltaScanNext::new(state.snapshot().clone(), config).map_err(|e| failed(&e))?;
+    Ok(Arc::new(scan))
 }
 
 impl LocalEngine {
@@ -104,7 +113,7 @@ impl LocalEngine {
         // Trino puts NULLs last whatever the direction; DataFusion's default follows Postgres.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let ctx = SessionContext::new_with_config(config);
-        let schema = provider(&latest).await?.schema();
+        let schema = provider(&ctx, &latest)?.schema();
         let engine = LocalEngine {
             ctx,
             lake,
@@ -212,20 +221,20 @@ impl LocalEngine {
         if tables.registered != Some(key) {
             let ticks_name = format!("{DATABASE}.{TABLE}");
             let rejects_name = format!("{DATABASE}.{REJECTS_TABLE}");
+            // Registering does not replace a table of the same name.
             self.ctx
-                .register_table(ticks_name.as_str(), provider(&ticks).await?)
+                .deregister_table(ticks_name.as_str())
                 .map_err(setup)?;
-            match &rejects {
-                Some(r) => {
-                    self.ctx
-                        .register_table(rejects_name.as_str(), provider(r).await?)
-                        .map_err(setup)?;
-                }
-                None => {
-                    self.ctx
-                        .deregister_table(rejects_name.as_str())
-                        .map_err(setup)?;
-                }
+            self.ctx
+                .register_table(ticks_name.as_str(), provider(&self.ctx, &ticks)?)
+                .map_err(setup)?;
+            self.ctx
+                .deregister_table(rejects_name.as_str())
+                .map_err(setup)?;
+            if let Some(r) = &rejects {
+                self.ctx
+                    .register_table(rejects_name.as_str(), provider(&self.ctx, r)?)
+                    .map_err(setup)?;
             }
             tables.registered = Some(key);
         }
