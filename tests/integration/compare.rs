@@ -567,8 +567,18 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     assert!(stdout.contains("lake file://"), "{stdout}");
     assert!(stderr.contains("1 of 1 comparisons disagree"), "{stderr}");
 
-    // The Athena side was saved; offline, `compare` finds it by the query's text.
+    // The Athena side was saved with the table versions around the query (nothing moved).
     let saved = work.path().join(".stocklake/athena");
+    let metas: Vec<Value> = std::fs::read_dir(&saved)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0]["table_versions"], json!({"before": 5, "after": 5}));
+    assert!(stdout.contains("version 5 (committed"), "{stdout}");
+    // Offline, `compare` finds it by the query's text, and reads the version it recorded.
     let out = cmd(&["compare", "--format", "json", "--lake"])
         .arg(lake.path())
         .arg("--against")
@@ -588,6 +598,8 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     assert_eq!(v["rows"][0]["differing"], json!(["min_low"]));
     assert_eq!(v["rows"][0]["left_row"], 2);
     assert_eq!(v["left"]["lake"]["files"], 5);
+    assert_eq!(v["left"]["lake"]["version"], 5);
+    assert_eq!(v["right"]["table_versions"]["after"], 5);
 
     // Exit status 1 when a side cannot run (no saved result for this query), its error said once.
     let out = cmd(&["compare", "--lake"])

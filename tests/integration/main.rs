@@ -11,6 +11,7 @@ mod consume;
 mod consume_s3;
 mod crash;
 mod csv_layouts;
+mod delta_read;
 mod demo;
 mod notebooks;
 mod produce;
