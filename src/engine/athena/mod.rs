@@ -179,8 +179,9 @@ impl AthenaEngine {
         let url = self.ticks.as_ref()?;
         match crate::lake::delta::read::latest_version(url).await {
             Ok(v) => Some(v),
+            // Athena alone may run without the lake at hand: the result then records no version.
             Err(e) => {
-                tracing::warn!(
+                tracing::info!(
                     "cannot read the table version of {url}: {}",
                     crate::report::chain(&e)
                 );
