@@ -70,12 +70,14 @@ pub enum Command {
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
     /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
     Sync(SyncArgs),
-    /// Run SQL against the lake: -c text, -f files, folders of .sql files, or stdin.
+    /// Run SQL against the lake (its latest committed version, or --as-of): -c text, -f files,
+    /// folders of .sql files, or stdin.
     Sql(SqlArgs),
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
-    /// Run queries on the local engine and compare the results with saved Athena results
-    /// (offline). Exit status 0 when all agree, 1 when any disagrees or a side could not run.
+    /// Run queries on the local engine, at the table version each saved Athena result recorded,
+    /// and compare the results with them (offline). Exit status 0 when all agree, 1 when any
+    /// disagrees or a side could not run.
     Compare(CompareArgs),
 }
 
