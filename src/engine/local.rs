@@ -163,9 +163,13 @@ impl LocalEngine {
         if tables.pinned.as_ref().is_some_and(|p| p.0 == pin) {
             return Ok(());
         }
-        let ticks = read::open(&self.ticks_url, Some(pin))
-            .await
-            .map_err(lake_err)?;
+        let ticks = match pin {
+            // The version the latest handle holds: no need to load it again.
+            AsOf::Version(v) if tables.latest.version() == Some(v) => tables.latest.clone(),
+            _ => read::open(&self.ticks_url, Some(pin))
+                .await
+                .map_err(lake_err)?,
+        };
         // The rejects table has versions of its own: take it as it was when the ticks
         // version was committed.
         let at = match pin {

@@ -259,3 +259,67 @@ async fn the_rejects_table_is_registered_once_the_lake_has_one() {
         .to_string();
     assert!(err.contains("rejects"), "{err}");
 }
+
+#[test]
+fn an_s3_lake_is_read_through_its_log_at_any_version() {
+    let moto = crate::harness::moto::Moto::start();
+    moto.wait_ready();
+    moto.create_bucket("deltaread");
+    // The sample lake, log and files, copied under s3://deltaread/lake/, plus a data file no
+    // commit records.
+    let lake = sample_lake();
+    write_uncommitted(lake.path(), "AAPL", 7);
+    let config = crate::harness::rt().block_on(moto.sdk_config());
+    let store = stocklake::aws::s3_store(&config, "deltaread").unwrap();
+    crate::harness::rt().block_on(async {
+        use object_store::ObjectStoreExt;
+        for f in crate::harness::lake::files_under(lake.path()) {
+            let rel = f.strip_prefix(lake.path()).unwrap().to_str().unwrap();
+            let key = object_store::path::Path::parse(format!("lake/{rel}")).unwrap();
+            store
+                .put(&key, std::fs::read(&f).unwrap().into())
+                .await
+                .unwrap();
+        }
+    });
+    let sql = |extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "sql",
+            "--lake",
+            "s3://deltaread/lake",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[
+            "-c",
+            "SELECT symbol, count(*) AS n FROM ticks GROUP BY 1 ORDER BY 1",
+        ]);
+        cmd(&args).envs(moto.env()).output()
+    };
+    let out = sql(&[]);
+    assert_eq!(
+        text(&out.stdout),
+        "symbol,n\nAAPL,3270\nFB,196\nGOOG,2148\nIBM,3270\nMSFT,3270\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sql(&["--as-of", "2"]);
+    assert_eq!(
+        text(&out.stdout),
+        "symbol,n\nAAPL,3270\nFB,196\n",
+        "{}",
+        text(&out.stderr)
+    );
+    // A prefix with no table: an error naming it.
+    let out = cmd(&["sql", "--lake", "s3://deltaread/nothing", "-c", COUNT])
+        .envs(moto.env())
+        .output();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("s3://deltaread/nothing/ticks/: no Delta table here"),
+        "{}",
+        text(&out.stderr)
+    );
+}

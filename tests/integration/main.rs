@@ -14,6 +14,7 @@ mod csv_layouts;
 mod delta_read;
 mod demo;
 mod notebooks;
+mod pinned;
 mod produce;
 mod queries;
 mod rebalance;

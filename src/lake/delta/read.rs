@@ -111,11 +111,20 @@ async fn handle(url: &Url) -> Result<DeltaTable, LakeError> {
                     .into(),
             });
         }
+        if !dir.join("_delta_log").is_dir() {
+            return Err(no_table(url, "no Delta table here (no _delta_log)"));
+        }
+        return table_at(url).await;
     }
-    if !exists(url).await? {
+    let table = table_at(url).await?;
+    if !table
+        .verify_deltatable_existence()
+        .await
+        .map_err(delta_err(url.as_str()))?
+    {
         return Err(no_table(url, "no Delta table here (no _delta_log)"));
     }
-    table_at(url).await
+    Ok(table)
 }
 
 /// The latest version of the table at `url`, from a listing of its log (no snapshot loaded).
