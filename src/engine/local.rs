@@ -17,8 +17,8 @@ use url::Url;
 
 use super::{EngineError, QueryInfo, QueryOutput, TableVersions};
 use crate::lake::TableLayout;
-use crate::lake::delta::read::{self, AsOf, REJECTS_TABLE_DIR};
-use crate::lake::layout::TABLE_DIR;
+use crate::lake::delta::read::{self, AsOf};
+use crate::lake::delta::{rejects_url, ticks_url};
 
 /// The database (DataFusion schema) and table names, the same as the Glue catalog's.
 pub const DATABASE: &str = "stocklake";
@@ -101,8 +101,8 @@ impl LocalEngine {
     /// [`LocalEngine::set_as_of`]).
     pub async fn open_at(lake_url: &str, as_of: Option<AsOf>) -> Result<Self, EngineError> {
         let (_, lake) = crate::lake::lake_location(lake_url).map_err(lake_err)?;
-        let ticks_url = read::table_url(lake_url, TABLE_DIR).map_err(lake_err)?;
-        let rejects_url = read::table_url(lake_url, REJECTS_TABLE_DIR).map_err(lake_err)?;
+        let ticks_url = ticks_url(lake_url).map_err(lake_err)?;
+        let rejects_url = rejects_url(lake_url).map_err(lake_err)?;
         let latest = read::open(&ticks_url, None).await.map_err(lake_err)?;
         let layout = read::layout(&latest).map_err(lake_err)?;
 

@@ -273,7 +273,7 @@ fn an_s3_lake_is_read_through_its_log_at_any_version() {
     let store = stocklake::aws::s3_store(&config, "deltaread").unwrap();
     crate::harness::rt().block_on(async {
         use object_store::ObjectStoreExt;
-        for f in crate::harness::lake::files_under(lake.path()) {
+        for f in files_under(lake.path()) {
             let rel = f.strip_prefix(lake.path()).unwrap().to_str().unwrap();
             let key = object_store::path::Path::parse(format!("lake/{rel}")).unwrap();
             store
@@ -322,4 +322,21 @@ fn an_s3_lake_is_read_through_its_log_at_any_version() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -13,6 +13,7 @@ mod crash;
 mod csv_layouts;
 mod delta_read;
 mod demo;
+mod fencing;
 mod notebooks;
 mod pinned;
 mod produce;

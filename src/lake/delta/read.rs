@@ -16,9 +16,6 @@ use super::{delta_err, table_at};
 use crate::lake::error::LakeError;
 use crate::lake::{PartitionKey, TableLayout};
 
-/// The rejects table's folder under the lake root.
-pub const REJECTS_TABLE_DIR: &str = "rejects";
-
 /// Which version of a table to read: a version number, or the last version committed at or
 /// before a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
