@@ -340,3 +340,56 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_consumed_lake_answers_for_its_ticks_and_its_rejects() {
+    use crate::harness::kafka::{broker_with_topic, consume_until_idle, produce_raw};
+    let (broker, topic) = broker_with_topic(2);
+    let mut messages = Vec::new();
+    for i in 0..300i64 {
+        let t = Tick {
+            event_time: parse_iso_millis("2024-01-02").unwrap() + i * 86_400_000,
+            ..tick(["AAA", "BBB", "CCC"][i as usize % 3])
+        };
+        messages.push((t.symbol.clone().into_bytes(), t.to_json().into_bytes()));
+        if i % 100 == 7 {
+            messages.push((b"AAA".to_vec(), format!("not json {i}").into_bytes()));
+            messages.push((
+                b"AAA".to_vec(),
+                format!(r#"{{"symbol":"AAA","event_time":"2024-01-02","close":-{i}}}"#)
+                    .into_bytes(),
+            ));
+        }
+    }
+    produce_raw(broker.bootstrap_servers(), &topic, &messages);
+    let lake = tempfile::tempdir().unwrap();
+    let out = consume_until_idle(
+        broker.bootstrap_servers(),
+        &topic,
+        lake.path(),
+        &["--flush-rows", "100"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let l = lake_arg(lake.path());
+    let sql = |q: &str| {
+        let out = cmd(&["-q", "sql", "--lake", &l, "--format", "csv", "-c", q]).output();
+        assert!(out.status.success(), "{q}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        sql("SELECT symbol, count(*) AS n FROM stocklake.ticks GROUP BY 1 ORDER BY 1"),
+        "symbol,n\nAAA,100\nBBB,100\nCCC,100\n"
+    );
+    let reasons = sql(
+        "SELECT CASE WHEN reason LIKE '%negative%' THEN 'negative' ELSE 'json' END AS why, \
+         count(*) AS n FROM stocklake.rejects GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(reasons, "why,n\njson,3\nnegative,3\n");
+    // Every offset of the topic is in exactly one of the two tables.
+    let offsets = sql(
+        "SELECT count(*) AS n, count(DISTINCT p * 1000000 + o) AS d FROM (\
+           SELECT kafka_partition AS p, kafka_offset AS o FROM stocklake.ticks \
+           UNION ALL SELECT \"partition\" AS p, \"offset\" AS o FROM stocklake.rejects)",
+    );
+    assert_eq!(offsets, "n,d\n306,306\n");
+}
