@@ -1,11 +1,13 @@
 //! Lakes written straight to a Delta table, without Kafka, in the layout `consume` writes: data
 //! files encoded with the lake's writer profile and put through [`Lake::put`], recorded by
-//! [`TicksTable::commit`] a few files per commit, with a `txn` for Kafka partition 0. For tests
+//! [`TicksTable::commit`] a few files per commit with their statistics, and a `txn` for Kafka
+//! partition 0. For tests
 //! (the sample lake) and benchmarks (synthetic lakes). Local folders only.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::lake::delta::stats::file_stats;
 use crate::lake::delta::{AppTxn, DataFile, TicksTable, app_id, partition_values, ticks_url};
 use crate::lake::layout::{TABLE_DIR, file_name};
 use crate::lake::writer::encode;
@@ -162,7 +164,7 @@ impl LakeGen {
             size,
             partition_values: partition_values(&self.layout, &open.symbol, open.event_time),
             rows: batch.num_rows() as u64,
-            stats: None,
+            stats: Some(file_stats(std::slice::from_ref(&batch))),
         });
         self.files += 1;
         self.rows += batch.num_rows() as u64;
