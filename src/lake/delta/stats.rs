@@ -41,7 +41,10 @@ pub fn file_stats(batches: &[RecordBatch]) -> String {
 fn fold<T: Copy + PartialOrd>(values: impl Iterator<Item = T>) -> Option<(T, T)> {
     values.fold(None, |acc, v| match acc {
         None => Some((v, v)),
-        Some((lo, hi)) => Some((if v < lo { v } else { lo }, if v > hi { v } else { hi })),
+        Some((lo, hi)) => Some((
+            if v < lo { v } else { lo },
+            if v > hi { v } else { hi },
+        )),
     })
 }
 
@@ -67,11 +70,11 @@ fn min_max(data_type: &DataType, columns: &[&dyn Array]) -> Option<(Value, Value
                 .flat_map(|c| c.as_primitive::<Int64Type>().iter().flatten()),
         )
         .map(|(lo, hi)| (lo.into(), hi.into())),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => fold(columns.iter().flat_map(|c| {
-            c.as_primitive::<TimestampMillisecondType>()
+        DataType::Timestamp(TimeUnit::Millisecond, _) => fold(
+            columns
                 .iter()
-                .flatten()
-        }))
+                .flat_map(|c| c.as_primitive::<TimestampMillisecondType>().iter().flatten()),
+        )
         .map(|(lo, hi)| (timestamp(lo), timestamp(hi))),
         DataType::Date32 => fold(
             columns
