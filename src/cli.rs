@@ -79,6 +79,37 @@ pub enum Command {
     /// and compare the results with them (offline). Exit status 0 when all agree, 1 when any
     /// disagrees or a side could not run.
     Compare(CompareArgs),
+    /// Maintenance of a lake: `lake upgrade` converts a lake written by stocklake 0.1.
+    Lake(LakeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    #[command(subcommand)]
+    pub what: LakeWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeWhat {
+    /// Convert, in place, a lake written by stocklake 0.1 (Parquet files and _stocklake/offsets
+    /// records) into the Delta tables ticks/ and rejects/.
+    ///
+    /// Stop every consumer of the lake first, and start consumers of this version only after the
+    /// upgrade reported success (nothing can tell whether a consumer is running). A batch that
+    /// was being written is rolled back first; every committed data file is recorded in one
+    /// Delta commit where it lies (no data is copied), with the committed Kafka offsets as `txn`
+    /// versions, so consumers continue where they were; quarantined events become rows of the
+    /// rejects table. Then _stocklake/ and _rejects/ are removed. An interrupted upgrade is
+    /// finished by running it again; on a lake that is a Delta lake already it changes nothing.
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The lake: a folder, file:// URL or s3://bucket/prefix. Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
 }
 
 /// Which lake, which engine, and how results look.

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod compare;
 pub mod consume;
 pub mod demo;
+pub mod lake;
 pub mod produce;
 pub mod repl;
 pub mod sql;

@@ -226,7 +226,8 @@ mod tests {
         ] {
             let e = escape_value(v);
             assert!(
-                e.chars().all(|c| !c.is_ascii() || is_plain(c as u8) || c == '%'),
+                e.chars()
+                    .all(|c| !c.is_ascii() || is_plain(c as u8) || c == '%'),
                 "{v:?} -> {e}"
             );
             assert!(e != "." && e != ".." && !e.is_empty(), "{v:?} -> {e}");

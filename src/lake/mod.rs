@@ -7,6 +7,7 @@ pub mod error;
 pub mod layout;
 pub mod rejects;
 pub mod store;
+pub mod upgrade;
 pub mod writer;
 
 pub use error::LakeError;

@@ -217,7 +217,10 @@ fn a_lake_deleted_under_a_running_consumer_stops_it() {
     let status = wait_or_stop(&mut c, Duration::from_secs(20));
     stream.join().unwrap();
     let text = log_text(&log);
-    assert!(status.is_some_and(|s| s.code() == Some(1)), "{status:?} {text}");
+    assert!(
+        status.is_some_and(|s| s.code() == Some(1)),
+        "{status:?} {text}"
+    );
     assert!(text.contains("was deleted or replaced"), "{text}");
     // It wrote no lone log entry into the emptied folder.
     assert!(

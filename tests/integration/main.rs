@@ -24,3 +24,4 @@ mod secrets;
 mod snapshots;
 mod sql;
 mod sync;
+mod upgrade;

@@ -41,10 +41,7 @@ pub fn file_stats(batches: &[RecordBatch]) -> String {
 fn fold<T: Copy + PartialOrd>(values: impl Iterator<Item = T>) -> Option<(T, T)> {
     values.fold(None, |acc, v| match acc {
         None => Some((v, v)),
-        Some((lo, hi)) => Some((
-            if v < lo { v } else { lo },
-            if v > hi { v } else { hi },
-        )),
+        Some((lo, hi)) => Some((if v < lo { v } else { lo }, if v > hi { v } else { hi })),
     })
 }
 
@@ -70,11 +67,11 @@ fn min_max(data_type: &DataType, columns: &[&dyn Array]) -> Option<(Value, Value
                 .flat_map(|c| c.as_primitive::<Int64Type>().iter().flatten()),
         )
         .map(|(lo, hi)| (lo.into(), hi.into())),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => fold(
-            columns
+        DataType::Timestamp(TimeUnit::Millisecond, _) => fold(columns.iter().flat_map(|c| {
+            c.as_primitive::<TimestampMillisecondType>()
                 .iter()
-                .flat_map(|c| c.as_primitive::<TimestampMillisecondType>().iter().flatten()),
-        )
+                .flatten()
+        }))
         .map(|(lo, hi)| (timestamp(lo), timestamp(hi))),
         DataType::Date32 => fold(
             columns
