@@ -73,12 +73,14 @@ pub enum Command {
     /// are copied before the Delta log entries that name them, so an interrupted mirror is the
     /// table at an older version.
     Sync(SyncArgs),
-    /// Run SQL against the lake: -c text, -f files, folders of .sql files, or stdin.
+    /// Run SQL against the lake (its latest committed version, or --as-of): -c text, -f files,
+    /// folders of .sql files, or stdin.
     Sql(SqlArgs),
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
-    /// Run queries on the local engine and compare the results with saved Athena results
-    /// (offline). Exit status 0 when all agree, 1 when any disagrees or a side could not run.
+    /// Run queries on the local engine, at the table version each saved Athena result recorded,
+    /// and compare the results with them (offline). Exit status 0 when all agree, 1 when any
+    /// disagrees or a side could not run.
     Compare(CompareArgs),
     /// Maintenance of a lake: `lake upgrade` converts a lake written by stocklake 0.1.
     Lake(LakeArgs),
@@ -133,6 +135,13 @@ pub struct QueryArgs {
     #[arg(long)]
     pub maxrows: Option<usize>,
 
+    /// Read this version of the lake's Delta tables instead of the latest: a table version
+    /// (42) or a time (RFC 3339, e.g. 2026-01-15T09:30:00Z, or a date: the last version
+    /// committed then). Local engine only (Athena cannot time travel). Default: every
+    /// statement reads the latest committed version at its start.
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<crate::lake::delta::read::AsOf>,
+
     #[command(flatten)]
     pub athena: AthenaArgs,
 
@@ -165,9 +174,12 @@ pub struct CompareArgs {
     #[arg(long, default_value = defaults::SAVED_RESULTS_DIR)]
     pub against: PathBuf,
 
-    /// Pin the local engine to the lake files last modified at or before this moment (RFC 3339,
-    /// e.g. 2026-01-15T09:30:00Z), or `saved` for the time each saved result's query ran.
-    #[arg(long, value_name = "TIME|saved", default_value = "now")]
+    /// Which version of the lake's Delta table the local engine reads: `saved` (the version
+    /// each saved result recorded while its Athena query ran, the later one if the table moved
+    /// meanwhile; the latest version for results that record none), `now` (the latest), a
+    /// table version (42) or a time (RFC 3339, e.g. 2026-01-15T09:30:00Z: the last version
+    /// committed then).
+    #[arg(long, value_name = "saved|now|VERSION|TIME", default_value = defaults::COMPARE_AS_OF)]
     pub as_of: crate::compare::run::AsOf,
 
     /// Lake root: a folder, file:// or s3://bucket/prefix URL. Default: the settings file's

@@ -23,7 +23,8 @@ mod glue;
 
 use crate::aws::AwsError;
 use crate::lake::LakeError;
-use crate::lake::delta::{TableDescription, describe_table, table_url};
+use crate::lake::delta::read::table_url;
+use crate::lake::delta::{TableDescription, describe_table};
 use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR};
 
 pub use ddl::ddl;

@@ -6,7 +6,8 @@
 use crate::Error;
 use crate::catalog::{self, TableAction};
 use crate::cli::CatalogArgs;
-use crate::lake::delta::{describe_table, table_url};
+use crate::lake::delta::describe_table;
+use crate::lake::delta::read::table_url;
 use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR};
 use crate::settings::Settings;
 

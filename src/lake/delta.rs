@@ -538,7 +538,9 @@ pub async fn provider(
 }
 
 mod inspect;
-pub use inspect::{TableDescription, describe_table, table_url};
+pub use inspect::{TableDescription, describe_table};
+/// Reading the tables (the local engine, `\d`, `--as-of`): `delta/read.rs`.
+pub mod read;
 pub mod stats;
 
 /// Unit tests on a temporary local table: `delta/tests.rs`.

@@ -4,6 +4,7 @@
 
 use url::Url;
 
+use super::read::exists;
 use super::{delta_err, table_at};
 use crate::lake::error::LakeError;
 
@@ -21,37 +22,14 @@ pub struct TableDescription {
     pub partition_columns: Vec<String>,
 }
 
-/// The URL of the table in folder `dir` under a lake (`<lake>/<dir>/`), from a folder,
-/// `file://` or `s3://` URL.
-pub fn table_url(lake: &str, dir: &str) -> Result<Url, LakeError> {
-    let (_, root) = crate::lake::lake_location(lake)?;
-    root.join(&format!("{dir}/")).map_err(|e| LakeError::Url {
-        url: lake.to_string(),
-        message: e.to_string(),
-    })
-}
-
-/// Reads the latest version of the Delta table at `url`; None when there is no table there
-/// (no `_delta_log`). A local folder that does not exist is not created.
+/// Reads the latest version of the Delta table at `url` (see [`super::read::table_url`]); None
+/// when there is no table there (no `_delta_log`). A local folder is never created.
 pub async fn describe_table(url: &Url) -> Result<Option<TableDescription>, LakeError> {
-    let name = url.to_string();
-    if url.scheme() == "file" {
-        let dir = url.to_file_path().map_err(|()| LakeError::Url {
-            url: name.clone(),
-            message: "not a local path".into(),
-        })?;
-        if !dir.join("_delta_log").is_dir() {
-            return Ok(None);
-        }
-    }
-    let mut table = table_at(url).await?;
-    if !table
-        .verify_deltatable_existence()
-        .await
-        .map_err(delta_err(&name))?
-    {
+    if !exists(url).await? {
         return Ok(None);
     }
+    let name = url.to_string();
+    let mut table = table_at(url).await?;
     table.load().await.map_err(delta_err(&name))?;
     let state = table.snapshot().map_err(delta_err(&name))?;
     let columns = state
