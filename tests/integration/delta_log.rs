@@ -5,8 +5,8 @@
 //! the checkpoint deleted as log clean-up does: the same version, active rows, per-symbol counts
 //! and sums, Kafka offsets counted once, and the same `txn` version per Kafka partition.
 //! A second test does the same on a lake written by `stocklake consume` (with a reject), against
-//! the CSV and Kafka's offsets too. stocklake's side is the Delta provider
-//! (`lake::delta::provider`) until `stocklake sql` reads the Delta table.
+//! the CSV and Kafka's offsets too. stocklake's side is both the Delta provider
+//! (`lake::delta::provider`) and `stocklake sql`.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
@@ -90,6 +90,19 @@ async fn compact(t: &mut TicksTable) -> u64 {
     metrics.num_files_removed
 }
 
+/// `stocklake sql --format csv` on the lake: each row as `a|b|…` (no header).
+fn stocklake_sql(lake: &std::path::Path, sql: &str) -> Vec<String> {
+    let out = crate::harness::cmd(&["sql", "--format", "csv", "-q", "--lake"])
+        .arg(lake)
+        .args(["-c", sql])
+        .output_ok();
+    stdout(&out)
+        .lines()
+        .skip(1)
+        .map(|l| l.replace(',', "|"))
+        .collect()
+}
+
 #[test]
 fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,7 +178,15 @@ fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
     let total: i64 = want.values().map(|e| e.rows).sum();
     assert_eq!(replay["rows"].as_i64(), Some(total), "{replay}");
     assert_eq!(ours.len(), SYMBOLS.len(), "{ours:?}");
-    for line in &ours {
+    // And the local engine, through the command line.
+    let sql = stocklake_sql(
+        lake,
+        "SELECT symbol, count(*), sum(volume), sum(close), min(kafka_offset), \
+         max(kafka_offset), count(DISTINCT kafka_partition * 1000000000 + kafka_offset) \
+         FROM stocklake.ticks GROUP BY symbol ORDER BY symbol",
+    );
+    assert_eq!(sql.len(), SYMBOLS.len(), "{sql:?}");
+    for line in ours.iter().chain(&sql) {
         let cells: Vec<&str> = line.split('|').collect();
         let symbol = cells[0];
         let e = &want[symbol];
@@ -305,7 +326,14 @@ fn the_replay_of_a_consumed_lake_agrees_with_the_csv_kafka_and_stocklake() {
         (rows, txns)
     });
     assert_eq!(ours.len(), want.len(), "{ours:?}");
-    for line in &ours {
+    let sql = stocklake_sql(
+        lake,
+        "SELECT symbol, count(*), sum(volume), sum(close), \
+         count(DISTINCT kafka_partition * 1000000000 + kafka_offset) \
+         FROM stocklake.ticks GROUP BY symbol ORDER BY symbol",
+    );
+    assert_eq!(sql.len(), want.len(), "{sql:?}");
+    for line in ours.iter().chain(&sql) {
         let cells: Vec<&str> = line.split('|').collect();
         let (symbol, e) = (cells[0], &want[cells[0]]);
         let r = &replay["by_symbol"][symbol];
