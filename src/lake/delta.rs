@@ -492,7 +492,11 @@ impl TicksTable {
                     .join(", "),
                 version: base,
             }),
-            Err(e) => Err(delta_err(&self.name)(e)),
+            // The table may have gone between the check and the commit: say so if it did.
+            Err(e) => Err(match self.check_present(base).await {
+                Err(gone @ LakeError::TableGone { .. }) => gone,
+                _ => delta_err(&self.name)(e),
+            }),
         }
     }
 }
