@@ -371,6 +371,17 @@ async fn write_files(
                     })?;
                 let n = bytes.len() as u64;
                 lake.put(&key, bytes).await?;
+                if lake.is_local() {
+                    let path = lake.local_path(&key);
+                    tokio::task::spawn_blocking(move || {
+                        fsync(&path).map_err(|source| LakeError::Io { path, source })
+                    })
+                    .await
+                    .map_err(|e| LakeError::Parquet {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })??;
+                }
                 let mut file = f.file;
                 file.size = n;
                 file.stats = Some(stats);
@@ -400,8 +411,10 @@ fn kafka_partition(rows: &arrow::record_batch::RecordBatch) -> i32 {
         .map_or(-1, |a| a.value(0))
 }
 
-/// On a local disk, makes the data files and their folders durable before the commit that
-/// names them: a power cut after the commit must not leave the log naming a lost file.
+/// On a local disk, makes the folders of the data files durable (every folder up to the lake
+/// root: new partition folders must survive too) before the commit that names the files; the
+/// files themselves are synced as they are written (`write_files`). The folders are synced
+/// concurrently: the disk's journal commits concurrent syncs together.
 async fn sync_local<'a>(
     lake: &Lake,
     ticks: &[DataFile],
@@ -412,38 +425,34 @@ async fn sync_local<'a>(
         .map(|f| format!("{TABLE_DIR}/{}", f.path))
         .collect();
     paths.extend(rejects.map(|f| format!("{REJECTS_TABLE_DIR}/{}", f.path)));
-    let lake2 = lake.clone();
-    let lake = lake.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut dirs = std::collections::BTreeSet::new();
-        for rel in &paths {
-            let path = lake.local_path(rel);
-            fsync(&path).map_err(|source| LakeError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let mut dir = path.parent().map(|d| d.to_path_buf());
-            // Every folder up to the lake root: new partition folders must survive too.
-            while let Some(d) = dir {
-                if !d.starts_with(lake.local_path("")) || !dirs.insert(d.clone()) {
-                    break;
-                }
-                dir = d.parent().map(|p| p.to_path_buf());
+    let root = lake.local_path("");
+    let mut dirs = std::collections::BTreeSet::new();
+    for rel in &paths {
+        let mut dir = lake.local_path(rel).parent().map(|d| d.to_path_buf());
+        while let Some(d) = dir {
+            if !d.starts_with(&root) || !dirs.insert(d.clone()) {
+                break;
             }
+            dir = d.parent().map(|p| p.to_path_buf());
         }
-        for d in dirs {
-            fsync(&d).map_err(|source| LakeError::Io {
-                path: d.clone(),
-                source,
-            })?;
-        }
-        Ok(())
+    }
+    let results: Vec<Result<(), LakeError>> = futures::stream::iter(dirs.into_iter().map(|d| {
+        tokio::task::spawn_blocking(move || {
+            fsync(&d).map_err(|source| LakeError::Io { path: d, source })
+        })
+    }))
+    .buffer_unordered(16)
+    .map(|joined| {
+        joined.unwrap_or_else(|e| {
+            Err(LakeError::Io {
+                path: root.clone(),
+                source: std::io::Error::other(e),
+            })
+        })
     })
-    .await
-    .map_err(|e| LakeError::Io {
-        path: lake2.local_path(""),
-        source: std::io::Error::other(e),
-    })?
+    .collect()
+    .await;
+    results.into_iter().collect()
 }
 
 fn fsync(path: &std::path::Path) -> std::io::Result<()> {
