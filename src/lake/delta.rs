@@ -119,7 +119,7 @@ impl std::fmt::Debug for TicksTable {
     }
 }
 
-fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
+pub(crate) fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
     move |e| LakeError::Delta {
         table: table.to_string(),
         source: Box::new(e),
@@ -128,7 +128,7 @@ fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
 
 /// A table handle for `url` (not loaded). S3 tables use stocklake's own S3 client (aws-config's
 /// chain and endpoint) for the log and the data; local folders are created when missing.
-async fn table_at(url: &Url) -> Result<DeltaTable, LakeError> {
+pub(crate) async fn table_at(url: &Url) -> Result<DeltaTable, LakeError> {
     let name = url.to_string();
     let url_err = |message: String| LakeError::Url {
         url: name.clone(),
@@ -388,6 +388,8 @@ pub async fn provider(
         .await
         .map_err(|e| delta_err(table.name())(e.into()))
 }
+
+pub mod compact;
 
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]
