@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::{AthenaArgs, ConsumeArgs, KafkaArgs, ToleranceArgs};
+use crate::cli::{AthenaArgs, CompactArgs, ConsumeArgs, KafkaArgs, ToleranceArgs};
 use crate::compare::Tolerance;
 use crate::engine::athena::AthenaSettings;
 use crate::kafka::KafkaSettings;
 use crate::kafka::consumer::ConsumeOptions;
+use crate::lake::delta::compact::CompactOptions;
 
 /// The settings file or a value on the command line is wrong (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +185,77 @@ impl Settings {
     }
 }
 
+/// What `compact` does. A `--retain` shorter than [`defaults::COMPACT_MIN_RETAIN`] is refused
+/// unless `--allow-short-retain`: the vacuum would delete files a running query, or a flush about
+/// to commit, still needs.
+pub fn compact(args: &CompactArgs) -> Result<CompactOptions, SettingsError> {
+    check_retain(args.retain, args.allow_short_retain)?;
+    Ok(CompactOptions {
+        target_size: args.target_size.max(1),
+        retain: args.retain,
+        min_age: args.min_age,
+        commit_every: args.commit_every,
+        vacuum: !args.no_vacuum,
+        dry_run: args.dry_run,
+    })
+}
+
+/// What `consume --compact-every` runs in the background: partitions with no commit for
+/// `--compact-min-age` (default: the interval itself), the default size and retention.
+pub fn background_compact(args: &ConsumeArgs) -> Option<(std::time::Duration, CompactOptions)> {
+    let every = args.compact_every?;
+    Some((
+        every,
+        CompactOptions {
+            min_age: args.compact_min_age.unwrap_or(every),
+            ..CompactOptions::default()
+        },
+    ))
+}
+
+fn check_retain(retain: std::time::Duration, allowed: bool) -> Result<(), SettingsError> {
+    if retain < defaults::COMPACT_MIN_RETAIN && !allowed {
+        return Err(SettingsError::Invalid(format!(
+            "--retain {} is shorter than {}: the vacuum could delete files that a running query or a flush about to commit still needs; pass --allow-short-retain if no reader or writer can be running",
+            humantime::format_duration(retain),
+            humantime::format_duration(defaults::COMPACT_MIN_RETAIN)
+        )));
+    }
+    Ok(())
+}
+
+/// A size in bytes: `134217728`, `128MiB`, `64 MB`, `1GiB`, `512k` (k/M/G are powers of 1024
+/// unless spelled kB/MB/GB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 128MiB, 64MB, 1048576)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown size unit {other:?} (use B, KiB, MiB, GiB, kB, MB or GB)"
+            ));
+        }
+    };
+    let bytes = number * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("{text:?}: a size must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
 /// Float tolerance of comparisons.
 pub fn tolerance(args: &ToleranceArgs) -> Tolerance {
     Tolerance {
@@ -230,6 +302,31 @@ mod tests {
                 .unwrap_err()
                 .contains("brokerz")
         );
+    }
+
+    #[test]
+    fn sizes_parse_with_their_units() {
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("64 MB"), Ok(64_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert!(
+            parse_size("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_size("MiB").unwrap_err().contains("not a size"));
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn a_short_retain_needs_its_flag() {
+        use std::time::Duration;
+        assert!(check_retain(Duration::from_secs(7 * 86_400), false).is_ok());
+        let err = check_retain(Duration::from_secs(60), false).unwrap_err();
+        assert!(err.to_string().contains("--allow-short-retain"), "{err}");
+        assert!(check_retain(Duration::ZERO, true).is_ok());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -50,8 +51,10 @@ pub const REJECTS_TABLE_DIR: &str = "rejects";
 /// Attempts of a compaction when other compactors keep committing first.
 const MAX_REFUSALS: usize = 5;
 
-/// Retries of one compaction commit over consumers' commits (which never conflict with it).
-const COMMIT_RETRIES: usize = 50;
+/// Retries of one compaction commit over consumers' commits (which never conflict with it), and
+/// rounds of those after reading the table again.
+const COMMIT_RETRIES: usize = 15;
+const COMMIT_ROUNDS: usize = 20;
 
 /// Bytes of input files read ahead while rewriting a bin.
 const READ_AHEAD_BYTES: u64 = 64 << 20;
@@ -107,6 +110,8 @@ pub struct CompactReport {
     pub staging_files: u64,
     /// Expired `_delta_log` entries deleted.
     pub log_entries_removed: u64,
+    /// Stopped early (Ctrl-C): what was rewritten so far is committed; no vacuum.
+    pub stopped: bool,
 }
 
 /// The tables of a lake: `<lake>/ticks/`, and `<lake>/rejects/` when it exists.
@@ -126,15 +131,20 @@ pub async fn lake_tables(lake: &str) -> Result<Vec<Url>, LakeError> {
     Ok(out)
 }
 
-/// Compacts every table of the lake (see [`lake_tables`]).
+/// Compacts every table of the lake (see [`lake_tables`]). When `stop` is set, the compaction
+/// commits what it rewrote so far and ends without vacuuming.
 pub async fn compact_lake(
     lake: &str,
     opts: &CompactOptions,
     progress: &(dyn Fn(&str) + Sync),
+    stop: &AtomicBool,
 ) -> Result<Vec<CompactReport>, LakeError> {
     let mut out = Vec::new();
     for url in lake_tables(lake).await? {
-        out.push(compact_table(&url, opts, progress).await?);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        out.push(compact_table(&url, opts, progress, stop).await?);
     }
     Ok(out)
 }
@@ -447,8 +457,21 @@ enum Outcome {
     Refused,
 }
 
-/// Commits rewritten bins as one commit with the `txn` of [`COMPACT_APP_ID`]. `with_txn` is
-/// false only in the test that shows why the `txn` is there.
+/// The version of the last compaction commit in the version `table` holds.
+async fn compact_version(table: &DeltaTable, name: &str) -> Result<Option<i64>, LakeError> {
+    table
+        .snapshot()
+        .map_err(delta_err(name))?
+        .transaction_version(table.log_store().as_ref(), COMPACT_APP_ID)
+        .await
+        .map_err(delta_err(name))
+}
+
+/// Commits rewritten bins as one commit with the `txn` of [`COMPACT_APP_ID`], against the
+/// version `table` holds (the plan's, or this compactor's last commit). On a busy table whose
+/// consumers keep committing first, the handle is moved to the latest version and the commit
+/// tried again, as long as no other compaction committed meanwhile. `with_txn` is false only in
+/// the test that shows why the `txn` is there.
 async fn commit(
     table: &mut DeltaTable,
     name: &str,
@@ -456,47 +479,66 @@ async fn commit(
     target_size: u64,
     with_txn: bool,
 ) -> Result<Outcome, LakeError> {
-    let state = table.snapshot().map_err(delta_err(name))?;
-    let previous = state
-        .transaction_version(table.log_store().as_ref(), COMPACT_APP_ID)
-        .await
-        .map_err(delta_err(name))?;
-    let now = chrono::Utc::now().timestamp_millis();
+    let expected = compact_version(table, name).await?;
     let mut actions = Vec::new();
     for r in done {
         actions.extend(r.removes.iter().cloned().map(Action::Remove));
         actions.push(Action::Add(r.add.clone()));
     }
-    let mut properties = CommitProperties::default()
-        .with_max_retries(COMMIT_RETRIES)
-        .with_create_checkpoint(true)
-        .with_cleanup_expired_logs(Some(false));
-    if with_txn {
-        properties =
-            properties.with_application_transactions(vec![Transaction::new_with_last_update(
-                COMPACT_APP_ID,
-                previous.map_or(0, |v| v + 1),
-                Some(now),
-            )]);
-    }
     let operation = DeltaOperation::Optimize {
         predicate: None,
         target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
     };
-    let outcome = CommitBuilder::from(properties)
-        .with_actions(actions)
-        .build(Some(state), table.log_store(), operation)
-        .await;
-    match outcome {
-        Ok(done) => {
-            table.state = Some(done.snapshot());
-            Ok(Outcome::Committed(done.version()))
+    for round in 0..COMMIT_ROUNDS {
+        if round > 0 && with_txn && compact_version(table, name).await? != expected {
+            return Ok(Outcome::Refused);
         }
-        Err(DeltaTableError::Transaction {
-            source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
-        }) => Ok(Outcome::Refused),
-        Err(e) => Err(delta_err(name)(e)),
+        let mut properties = CommitProperties::default()
+            .with_max_retries(COMMIT_RETRIES)
+            .with_create_checkpoint(true)
+            .with_cleanup_expired_logs(Some(false));
+        if with_txn {
+            properties =
+                properties.with_application_transactions(vec![Transaction::new_with_last_update(
+                    COMPACT_APP_ID,
+                    expected.map_or(0, |v| v + 1),
+                    Some(chrono::Utc::now().timestamp_millis()),
+                )]);
+        }
+        let state = table.snapshot().map_err(delta_err(name))?;
+        let outcome = CommitBuilder::from(properties)
+            .with_actions(actions.clone())
+            .build(Some(state), table.log_store(), operation.clone())
+            .await;
+        match outcome {
+            Ok(done) => {
+                table.state = Some(done.snapshot());
+                return Ok(Outcome::Committed(done.version()));
+            }
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+            }) => return Ok(Outcome::Refused),
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(n),
+            }) => {
+                tracing::info!(
+                    "{name}: {n} commits of other writers came first; reading the table again"
+                );
+                table
+                    .update_incremental(None)
+                    .await
+                    .map_err(delta_err(name))?;
+            }
+            Err(e) => return Err(delta_err(name)(e)),
+        }
     }
+    Err(LakeError::Data {
+        location: name.to_string(),
+        message: format!(
+            "other writers kept committing first ({} attempts); the compaction was not committed",
+            COMMIT_ROUNDS * COMMIT_RETRIES
+        ),
+    })
 }
 
 /// Compacts the Delta table at `url`, then (unless `opts.vacuum` is off) vacuums it and deletes
@@ -505,12 +547,13 @@ pub async fn compact_table(
     url: &Url,
     opts: &CompactOptions,
     progress: &(dyn Fn(&str) + Sync),
+    stop: &AtomicBool,
 ) -> Result<CompactReport, LakeError> {
     let table = open_existing(url).await?.ok_or_else(|| LakeError::Url {
         url: url.to_string(),
         message: "no Delta table here (no _delta_log/): nothing to compact".into(),
     })?;
-    compact_handle(table, url, opts, progress).await
+    compact_handle(table, url, opts, progress, stop).await
 }
 
 /// [`compact_table`] from a loaded handle (which may be behind the latest version).
@@ -519,6 +562,7 @@ async fn compact_handle(
     url: &Url,
     opts: &CompactOptions,
     progress: &(dyn Fn(&str) + Sync),
+    stop: &AtomicBool,
 ) -> Result<CompactReport, LakeError> {
     let name = url.to_string();
     let lake = Lake::open(url.as_str()).await?;
@@ -555,7 +599,18 @@ async fn compact_handle(
             plan.partitions,
             plan.bins.len()
         ));
-        match run_plan(&mut table, &lake, &name, plan, opts, &mut report, progress).await? {
+        match run_plan(
+            &mut table,
+            &lake,
+            &name,
+            plan,
+            opts,
+            &mut report,
+            progress,
+            stop,
+        )
+        .await?
+        {
             Outcome::Committed(_) => break,
             Outcome::Refused => {
                 report.refused += 1;
@@ -587,7 +642,7 @@ async fn compact_handle(
             .await
             .map_err(delta_err(&name))?;
     }
-    if opts.vacuum {
+    if opts.vacuum && !stop.load(Ordering::Relaxed) {
         vacuum(&mut table, &lake, &name, opts, &mut report, progress).await?;
     }
     table
@@ -607,6 +662,7 @@ async fn compact_handle(
 
 /// Rewrites the plan's bins, committing every `opts.commit_every`; stops at the first refused
 /// commit (its files are deleted again).
+#[allow(clippy::too_many_arguments)]
 async fn run_plan(
     table: &mut DeltaTable,
     lake: &Lake,
@@ -615,6 +671,7 @@ async fn run_plan(
     opts: &CompactOptions,
     report: &mut CompactReport,
     progress: &(dyn Fn(&str) + Sync),
+    stop: &AtomicBool,
 ) -> Result<Outcome, LakeError> {
     let mut pending: Vec<Rewritten> = Vec::new();
     let mut since = Instant::now();
@@ -633,7 +690,11 @@ async fn run_plan(
                 return Err(e);
             }
         }
-        let last = i + 1 == total;
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping {
+            report.stopped = true;
+        }
+        let last = i + 1 == total || stopping;
         if !pending.is_empty() && (last || since.elapsed() >= opts.commit_every) {
             match commit(table, name, &pending, opts.target_size, true).await {
                 Ok(Outcome::Committed(v)) => {
@@ -652,6 +713,9 @@ async fn run_plan(
                     ));
                     pending.clear();
                     since = Instant::now();
+                    if stopping {
+                        break;
+                    }
                 }
                 Ok(Outcome::Refused) => {
                     discard(lake, &pending).await;
@@ -813,6 +877,8 @@ fn sweep_staging(
     }
     Ok(found)
 }
+
+pub mod smallfiles;
 
 /// Unit tests on temporary local tables: `compact/tests.rs`.
 #[cfg(test)]

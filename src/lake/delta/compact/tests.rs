@@ -27,6 +27,8 @@ fn opts() -> CompactOptions {
 
 fn quiet(_: &str) {}
 
+static NEVER: AtomicBool = AtomicBool::new(false);
+
 /// A table being written: the lake, the table handle, and the next offset of each Kafka
 /// partition.
 struct Writer {
@@ -213,7 +215,7 @@ async fn compaction_packs_each_partition_into_one_file_and_keeps_every_row_once(
     );
 
     let url = ticks_url(dir.path().to_str().unwrap()).unwrap();
-    let report = compact_table(&url, &opts(), &quiet).await.unwrap();
+    let report = compact_table(&url, &opts(), &quiet, &NEVER).await.unwrap();
     assert_eq!(report.files_before, 42);
     assert_eq!(report.files_removed, 42);
     assert_eq!(report.files_added, 7);
@@ -255,7 +257,7 @@ async fn compaction_packs_each_partition_into_one_file_and_keeps_every_row_once(
     );
 
     // A second run finds nothing to do.
-    let again = compact_table(&url, &opts(), &quiet).await.unwrap();
+    let again = compact_table(&url, &opts(), &quiet, &NEVER).await.unwrap();
     assert_eq!((again.commits, again.files_removed), (0, 0));
     assert_eq!(again.version_after, again.version_before);
 }
@@ -272,7 +274,7 @@ async fn compacted_files_keep_the_lake_parquet_profile() {
         w.flush(&["AAPL", "MSFT", "IBM"], 5, 0).await;
     }
     let url = ticks_url(dir.path().to_str().unwrap()).unwrap();
-    let report = compact_table(&url, &opts(), &quiet).await.unwrap();
+    let report = compact_table(&url, &opts(), &quiet, &NEVER).await.unwrap();
     assert_eq!((report.files_removed, report.files_added), (12, 1));
     let table = load(dir.path()).await;
     let paths = active_paths(&table);
@@ -344,7 +346,7 @@ async fn vacuum_deletes_leftovers_and_staging_files_but_never_an_active_file() {
         ..opts()
     };
     // Younger than --retain: kept (a writer may be about to commit it).
-    let r = compact_table(&url, &keep, &quiet).await.unwrap();
+    let r = compact_table(&url, &keep, &quiet, &NEVER).await.unwrap();
     assert_eq!((r.vacuumed_files, r.staging_files), (0, 0));
     assert_eq!(files_on_disk(&table_dir).len(), active.len() + 2);
     // A dry run only counts.
@@ -352,11 +354,11 @@ async fn vacuum_deletes_leftovers_and_staging_files_but_never_an_active_file() {
         dry_run: true,
         ..opts()
     };
-    let r = compact_table(&url, &dry, &quiet).await.unwrap();
+    let r = compact_table(&url, &dry, &quiet, &NEVER).await.unwrap();
     assert_eq!((r.vacuumed_files, r.staging_files), (1, 2));
     assert_eq!(files_on_disk(&table_dir).len(), active.len() + 2);
     // Older than --retain: deleted; every active file (hostile names included) stays.
-    let r = compact_table(&url, &opts(), &quiet).await.unwrap();
+    let r = compact_table(&url, &opts(), &quiet, &NEVER).await.unwrap();
     assert_eq!((r.vacuumed_files, r.staging_files), (1, 2));
     assert_eq!(files_on_disk(&table_dir), active);
     assert!(
@@ -397,10 +399,10 @@ async fn partitions_still_changing_wait_for_min_age() {
         min_age: Duration::from_secs(1),
         ..opts()
     };
-    let r = compact_table(&url, &settled, &quiet).await.unwrap();
+    let r = compact_table(&url, &settled, &quiet, &NEVER).await.unwrap();
     assert_eq!((r.partitions_live, r.partitions_compacted), (1, 1));
     assert_eq!((r.files_removed, r.files_after), (3, 6));
-    let r = compact_table(&url, &opts(), &quiet).await.unwrap();
+    let r = compact_table(&url, &opts(), &quiet, &NEVER).await.unwrap();
     assert_eq!((r.partitions_live, r.partitions_compacted), (0, 1));
     assert_eq!(r.files_after, 2);
     assert_exactly_once(dir.path(), w.committed()).await;
@@ -469,8 +471,8 @@ async fn a_refused_compaction_reads_the_table_again_and_leaves_each_row_once() {
     };
     // Both start at once on their own handles: exactly one set of files wins.
     let (one, two) = tokio::join!(
-        compact_table(&url, &no_vacuum, &quiet),
-        compact_table(&url, &no_vacuum, &quiet)
+        compact_table(&url, &no_vacuum, &quiet, &NEVER),
+        compact_table(&url, &no_vacuum, &quiet, &NEVER)
     );
     let (one, two) = (one.unwrap(), two.unwrap());
     assert_eq!(one.files_removed + two.files_removed, 12, "{one:?} {two:?}");
@@ -484,9 +486,11 @@ async fn a_refused_compaction_reads_the_table_again_and_leaves_each_row_once() {
         w.flush(&["AAPL", "MSFT", "IBM"], 2, day).await;
     }
     let stale = load(dir.path()).await;
-    let first = compact_table(&url, &no_vacuum, &quiet).await.unwrap();
+    let first = compact_table(&url, &no_vacuum, &quiet, &NEVER)
+        .await
+        .unwrap();
     assert_eq!((first.commits, first.files_removed), (1, 15));
-    let late = compact_handle(stale, &url, &no_vacuum, &quiet)
+    let late = compact_handle(stale, &url, &no_vacuum, &quiet, &NEVER)
         .await
         .unwrap();
     assert_eq!((late.refused, late.commits, late.files_removed), (1, 0, 0));
@@ -507,7 +511,7 @@ async fn a_dry_run_changes_nothing() {
         dry_run: true,
         ..opts()
     };
-    let r = compact_table(&url, &dry, &quiet).await.unwrap();
+    let r = compact_table(&url, &dry, &quiet, &NEVER).await.unwrap();
     assert!(r.dry_run);
     assert_eq!((r.files_removed, r.files_added, r.commits), (6, 2, 0));
     assert_eq!(r.version_after, r.version_before);
@@ -578,7 +582,7 @@ async fn the_rejects_table_is_compacted_too() {
             .unwrap();
         table.state = Some(done.snapshot());
     }
-    let reports = compact_lake(dir.path().to_str().unwrap(), &opts(), &quiet)
+    let reports = compact_lake(dir.path().to_str().unwrap(), &opts(), &quiet, &NEVER)
         .await
         .unwrap();
     assert_eq!(reports.len(), 2);
@@ -609,4 +613,22 @@ fn staging_names_are_recognised() {
     assert!(!is_staging_name("a=b#?"));
     assert!(!is_staging_name("#1"));
     assert!(!is_staging_name("x#"));
+}
+
+#[tokio::test]
+async fn a_stopped_compaction_commits_what_it_rewrote_and_skips_the_vacuum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Writer::new(dir.path(), TableLayout::default()).await;
+    for day in 0..3 {
+        w.flush(&["AAPL", "MSFT", "IBM"], 2, day).await;
+    }
+    let url = ticks_url(dir.path().to_str().unwrap()).unwrap();
+    let stop = AtomicBool::new(true);
+    let r = compact_table(&url, &opts(), &quiet, &stop).await.unwrap();
+    assert!(r.stopped);
+    assert_eq!((r.commits, r.files_removed, r.files_added), (1, 3, 1));
+    assert_eq!((r.files_after, r.vacuumed_files), (7, 0));
+    // The replaced files are still on the disk (no vacuum), and no row counts twice.
+    assert_eq!(files_on_disk(&dir.path().join("ticks")).len(), 10);
+    assert_exactly_once(dir.path(), w.committed()).await;
 }
