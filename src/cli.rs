@@ -317,9 +317,15 @@ pub struct ConsumeArgs {
     #[arg(long)]
     pub max_events: Option<u64>,
 
-    /// Create the Glue table if needed and register each partition the first time it is
-    /// written, so Athena sees new data without a crawler.
+    /// When the lake holds offsets past a partition's end (the topic was deleted and
+    /// re-created), keep the lake's rows and read that partition from its beginning. Without
+    /// it such a partition is refused with an error naming both offsets.
     #[arg(long)]
+    pub reset_lake_offsets: bool,
+
+    /// No longer needed: the lake is a Delta table, which Athena reads without registered
+    /// partitions (`stocklake catalog` registers the table once). Accepted and ignored.
+    #[arg(long, hide = true)]
     pub register_partitions: bool,
 
     /// Glue database for --register-partitions. Default: stocklake.

@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::cli::ConsumeArgs;
 use crate::error::Error;
 use crate::kafka::consumer::{ConsumeStats, LakeConsumer};
-use crate::lake::{Lake, TableLayout, ensure_layout};
+use crate::lake::{Lake, TableLayout};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), Error> {
@@ -18,21 +18,22 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     // Two workers: one encodes a flush while the other does the lake I/O.
     let rt = super::runtime(Some(2))?;
     let lake = rt.block_on(Lake::open(&lake_url))?;
-    let layout = rt.block_on(ensure_layout(&lake, wanted))?;
-    let mut consumer = LakeConsumer::new(
+    let consumer = LakeConsumer::new(
         &kafka,
         lake.clone(),
-        layout.clone(),
+        wanted,
         opts.clone(),
         rt.handle().clone(),
-    )?;
+    );
+    let mut consumer = consumer?;
     if args.register_partitions {
-        let database = settings.database(args.database.as_ref());
-        consumer.on_new_partitions(glue_registrar(&rt, &lake, layout, database)?);
+        tracing::warn!(
+            "--register-partitions is no longer needed: the lake is a Delta table, which Athena reads without registered partitions (run `stocklake catalog` once)"
+        );
     }
     if !quiet {
         eprintln!(
-            "consuming {} as group {} into {}ticks/ (Ctrl-C flushes, commits and stops)",
+            "consuming {} as group {} into the Delta table {}ticks/ (Ctrl-C flushes, commits and stops)",
             opts.topic, opts.group, lake.url
         );
     }
@@ -58,43 +59,6 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         print_summary(&stats, started);
     }
     Ok(result?)
-}
-
-/// Creates the Glue database and table when missing, and returns the hook that registers each
-/// new partition directory (values unescaped, location the escaped directory).
-fn glue_registrar(
-    rt: &tokio::runtime::Runtime,
-    lake: &Lake,
-    layout: TableLayout,
-    database: String,
-) -> Result<crate::kafka::consumer::PartitionHook, Error> {
-    use crate::catalog::{TableSpec, ensure_database, ensure_table, register_partition};
-    let glue = rt.block_on(async { aws_sdk_glue::Client::new(&crate::aws::sdk_config().await) });
-    let spec = TableSpec::new(&database, lake.url.as_str(), layout);
-    rt.block_on(ensure_database(&glue, &database))?;
-    rt.block_on(ensure_table(&glue, &spec))?;
-    let handle = rt.handle().clone();
-    Ok(Box::new(move |dirs: &[String]| {
-        for dir in dirs {
-            let values: Vec<String> = dir
-                .split('/')
-                .map(|part| {
-                    let v = part.split_once('=').map_or(part, |(_, v)| v);
-                    crate::lake::layout::unescape_value(v).unwrap_or_else(|| v.to_string())
-                })
-                .collect();
-            let location = format!("{}{dir}/", spec.location);
-            handle.block_on(register_partition(
-                &glue,
-                &spec.database,
-                &spec.table,
-                &values,
-                &location,
-            ))?;
-            tracing::info!("registered partition {dir} in Glue");
-        }
-        Ok(())
-    }))
 }
 
 fn dedup(keys: &[crate::lake::PartitionKey]) -> Vec<crate::lake::PartitionKey> {

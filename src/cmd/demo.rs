@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::kafka::consumer::{ConsumeOptions, LakeConsumer};
 use crate::kafka::producer::produce;
 use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings, Producer};
-use crate::lake::{Lake, ensure_layout};
+use crate::lake::Lake;
 use crate::print::OutputFormat;
 use crate::source::csv::{CsvOptions, read_csv};
 use crate::source::{Pacer, Pacing, Replay, load_csv_files, sort_for_replay};
@@ -120,7 +120,6 @@ fn consume_all(
     total: u64,
     rt: &tokio::runtime::Runtime,
 ) -> Result<String, Error> {
-    let layout = rt.block_on(ensure_layout(lake, None))?;
     let opts = ConsumeOptions {
         topic: TOPIC.into(),
         group: "stocklake-demo".into(),
@@ -131,7 +130,7 @@ fn consume_all(
         ..Default::default()
     };
     let consumed_at = Instant::now();
-    let mut consumer = LakeConsumer::new(kafka, lake.clone(), layout, opts, rt.handle().clone())?;
+    let mut consumer = LakeConsumer::new(kafka, lake.clone(), None, opts, rt.handle().clone())?;
     consumer.run(crate::signal::stop_flag(), |_| {})?;
     let stats = consumer.stats().clone();
     consumer.close();

@@ -45,36 +45,36 @@ pub enum ConsumeError {
     /// A lake error that names its object itself.
     #[error(transparent)]
     Lake(#[from] LakeError),
-    /// Reading a newly assigned partition's commit state (and finishing its pending batch).
-    #[error("recovering the lake's state of topic {topic} partition {partition}")]
+    /// Reading a newly assigned partition's position in the table and claiming it there.
+    #[error("claiming topic {topic} partition {partition} in the lake")]
     Recover {
         topic: String,
         partition: i32,
         #[source]
         source: Box<LakeError>,
     },
-    /// Steps 1-3 of the commit protocol for one batch.
-    #[error(
-        "writing offsets {first_offset}..={last_offset} of topic {topic} partition {partition} into the lake"
-    )]
+    /// One flush: its data files and its Delta commit.
+    #[error("committing offsets {ranges} of topic {topic} into the lake")]
     Flush {
         topic: String,
-        partition: i32,
-        first_offset: i64,
-        last_offset: i64,
+        /// `partition:first..=last`, comma-separated.
+        ranges: String,
         #[source]
         source: Box<LakeError>,
     },
     /// The background task writing a flush panicked or was cancelled.
     #[error("the background flush into the lake stopped")]
     FlushTask(#[source] tokio::task::JoinError),
-    /// The hook called with new partition directories (`LakeConsumer::on_new_partitions`)
-    /// failed. The flush before it is committed.
-    #[error("the hook for new partition directories failed on {}", .dirs.join(", "))]
-    Hook {
-        dirs: Vec<String>,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+    /// The table holds offsets of a partition that the topic does not have: the topic was
+    /// deleted and re-created (or the lake belongs to another cluster).
+    #[error(
+        "topic {topic} partition {partition}: the lake holds offsets up to {lake_last}, but the topic ends at offset {topic_end} (was the topic re-created, or is this another cluster?); nothing was read. To keep the lake's rows and read this topic from its beginning, run once with --reset-lake-offsets"
+    )]
+    OffsetsAhead {
+        topic: String,
+        partition: i32,
+        lake_last: i64,
+        topic_end: i64,
     },
 }
 
@@ -91,15 +91,13 @@ mod tests {
         };
         let err = ConsumeError::Flush {
             topic: "ticks".into(),
-            partition: 3,
-            first_offset: 10,
-            last_offset: 19,
+            ranges: "3:10..=19".into(),
             source: Box::new(lake()),
         };
         let text = err.to_string();
         assert_eq!(
             text,
-            "writing offsets 10..=19 of topic ticks partition 3 into the lake"
+            "committing offsets 3:10..=19 of topic ticks into the lake"
         );
         assert!(
             err.source()
@@ -111,17 +109,15 @@ mod tests {
             source: Box::new(lake()),
         };
         assert!(!err.to_string().contains("not JSON"), "{err}");
-        let err = ConsumeError::Hook {
-            dirs: vec!["symbol=AAPL".into(), "symbol=IBM".into()],
-            source: "access denied".into(),
+        let err = ConsumeError::OffsetsAhead {
+            topic: "ticks".into(),
+            partition: 2,
+            lake_last: 999,
+            topic_end: 40,
         };
-        assert_eq!(
-            err.to_string(),
-            "the hook for new partition directories failed on symbol=AAPL, symbol=IBM"
-        );
-        assert_eq!(
-            err.source().map(|s| s.to_string()),
-            Some("access denied".into())
-        );
+        let text = err.to_string();
+        for part in ["partition 2", "999", "40", "--reset-lake-offsets"] {
+            assert!(text.contains(part), "{text}");
+        }
     }
 }

@@ -42,6 +42,19 @@ pub fn app_id(topic: &str, partition: i32) -> String {
     format!("stocklake:{topic}:{partition}")
 }
 
+/// Who commits, recorded in each commit's `commitInfo` as `stocklakeWriter`
+/// (`<host>:<pid>`), so the log tells which process wrote what.
+pub fn writer_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    })
+    .clone()
+}
+
 /// The ticks table's URL under a lake (`<lake>/ticks/`), from a folder, `file://` or `s3://` URL.
 pub fn ticks_url(lake: &str) -> Result<Url, LakeError> {
     let (_, root) = super::lake_location(lake)?;
@@ -107,7 +120,72 @@ pub struct AppTxn {
 pub struct TicksTable {
     table: DeltaTable,
     name: String,
-    layout: TableLayout,
+    spec: Spec,
+}
+
+/// What a table must look like: its columns and partition columns.
+#[derive(Clone, Debug)]
+struct Spec {
+    columns: Vec<StructField>,
+    partition_columns: Vec<String>,
+}
+
+impl Spec {
+    fn ticks(layout: &TableLayout) -> Result<Spec, String> {
+        Ok(Spec {
+            columns: columns(layout)?,
+            partition_columns: layout
+                .partition_by
+                .iter()
+                .map(|k| k.column().to_string())
+                .collect(),
+        })
+    }
+
+    fn rejects() -> Result<Spec, String> {
+        let schema = super::rejects::rejects_schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .try_into_kernel()
+                    .map_err(|e| format!("{}: {e}", f.name()))
+            })
+            .collect::<Result<Vec<StructField>, String>>()?;
+        Ok(Spec {
+            columns,
+            partition_columns: Vec::new(),
+        })
+    }
+}
+
+/// The rejects table's URL under a lake (`<lake>/rejects/`).
+pub fn rejects_url(lake: &str) -> Result<Url, LakeError> {
+    let (_, root) = super::lake_location(lake)?;
+    root.join(&format!("{}/", super::layout::REJECTS_TABLE_DIR))
+        .map_err(|e| LakeError::Url {
+            url: lake.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The layout of an existing ticks table from its partition columns.
+fn layout_of(partition_columns: &[String]) -> Option<TableLayout> {
+    partition_columns
+        .iter()
+        .map(|c| {
+            [
+                PartitionKey::Symbol,
+                PartitionKey::Year,
+                PartitionKey::Month,
+                PartitionKey::Date,
+            ]
+            .into_iter()
+            .find(|k| k.column() == c)
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|partition_by| TableLayout { partition_by })
 }
 
 impl std::fmt::Debug for TicksTable {
@@ -186,6 +264,57 @@ impl TicksTable {
     /// winner's table. Either way a table whose partition columns or columns differ from
     /// `layout`'s is refused with [`LakeError::TableMismatch`].
     pub async fn open_or_create(url: &Url, layout: &TableLayout) -> Result<Self, LakeError> {
+        let spec = Spec::ticks(layout).map_err(|message| LakeError::Format {
+            key: url.to_string(),
+            message,
+        })?;
+        Self::open_spec(url, spec).await
+    }
+
+    /// Opens the ticks table for a writer: an existing table keeps its layout (`wanted`, when
+    /// given, must be it); a missing one is created with `wanted` or the default layout.
+    /// Returns the table and its layout.
+    pub async fn open_for_writing(
+        url: &Url,
+        wanted: Option<&TableLayout>,
+    ) -> Result<(Self, TableLayout), LakeError> {
+        let name = url.to_string();
+        let mut table = table_at(url).await?;
+        let existing = if table
+            .verify_deltatable_existence()
+            .await
+            .map_err(delta_err(&name))?
+        {
+            table.load().await.map_err(delta_err(&name))?;
+            let columns = table
+                .snapshot()
+                .map_err(delta_err(&name))?
+                .metadata()
+                .partition_columns()
+                .to_vec();
+            Some(layout_of(&columns).ok_or_else(|| LakeError::TableMismatch {
+                table: name.clone(),
+                found: describe(&columns),
+                wanted: "the partition columns of a ticks table (symbol, year, month, dt)".into(),
+            })?)
+        } else {
+            None
+        };
+        let layout = existing.or_else(|| wanted.cloned()).unwrap_or_default();
+        let table = Self::open_or_create(url, wanted.unwrap_or(&layout)).await?;
+        Ok((table, layout))
+    }
+
+    /// Opens the rejects table at `url` (see [`rejects_url`]), creating it when there is none.
+    pub async fn open_or_create_rejects(url: &Url) -> Result<Self, LakeError> {
+        let spec = Spec::rejects().map_err(|message| LakeError::Format {
+            key: url.to_string(),
+            message,
+        })?;
+        Self::open_spec(url, spec).await
+    }
+
+    async fn open_spec(url: &Url, spec: Spec) -> Result<Self, LakeError> {
         let name = url.to_string();
         let mut table = table_at(url).await?;
         let exists = table
@@ -195,14 +324,10 @@ impl TicksTable {
         if exists {
             table.load().await.map_err(delta_err(&name))?;
         } else {
-            let cols = columns(layout).map_err(|message| LakeError::Format {
-                key: name.clone(),
-                message,
-            })?;
             let created = table
                 .create()
-                .with_columns(cols)
-                .with_partition_columns(layout.partition_by.iter().map(|k| k.column()))
+                .with_columns(spec.columns.clone())
+                .with_partition_columns(spec.partition_columns.clone())
                 .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_commit_properties(CommitProperties::default().with_max_retries(0))
@@ -223,11 +348,7 @@ impl TicksTable {
                 }
             }
         }
-        let this = TicksTable {
-            table,
-            name,
-            layout: layout.clone(),
-        };
+        let this = TicksTable { table, name, spec };
         this.check_layout()?;
         Ok(this)
     }
@@ -235,19 +356,14 @@ impl TicksTable {
     fn check_layout(&self) -> Result<(), LakeError> {
         let metadata = self.state()?.metadata();
         let found: Vec<String> = metadata.partition_columns().to_vec();
-        let wanted: Vec<String> = self
-            .layout
-            .partition_by
-            .iter()
-            .map(|k| k.column().to_string())
-            .collect();
+        let wanted = &self.spec.partition_columns;
         let mismatch = |found: String, wanted: String| LakeError::TableMismatch {
             table: self.name.clone(),
             found,
             wanted,
         };
-        if found != wanted {
-            return Err(mismatch(describe(&found), describe(&wanted)));
+        if &found != wanted {
+            return Err(mismatch(describe(&found), describe(wanted)));
         }
         let have: Vec<String> = self
             .state()?
@@ -255,8 +371,9 @@ impl TicksTable {
             .fields()
             .map(|f| f.name().to_string())
             .collect();
-        let want: Vec<String> = columns(&self.layout)
-            .unwrap_or_default()
+        let want: Vec<String> = self
+            .spec
+            .columns
             .iter()
             .map(|f| f.name().to_string())
             .collect();
@@ -343,6 +460,7 @@ impl TicksTable {
                     .map(|t| Transaction::new_with_last_update(&t.app_id, t.version, Some(now)))
                     .collect(),
             )
+            .with_metadata([("stocklakeWriter".to_string(), writer_id().into())])
             .with_max_retries(COMMIT_RETRIES)
             .with_create_checkpoint(true)
             .with_cleanup_expired_logs(Some(false));
@@ -352,6 +470,7 @@ impl TicksTable {
             epoch_id: now,
         };
         let base = self.version();
+        self.check_present(base).await?;
         let state = self.state()?;
         let outcome = CommitBuilder::from(properties)
             .with_actions(actions)
@@ -378,6 +497,35 @@ impl TicksTable {
     }
 }
 
+impl TicksTable {
+    /// Refuses to commit into a table that was deleted or replaced since this handle loaded it:
+    /// the log entry of the version this handle holds must still be there (or, after log
+    /// clean-up, a checkpoint). Without this, a commit would write a lone log entry into an
+    /// empty folder and readers would find no table.
+    async fn check_present(&self, base: u64) -> Result<(), LakeError> {
+        use object_store::ObjectStoreExt as _;
+        let store = self.table.object_store();
+        let entry = object_store::path::Path::from(format!("_delta_log/{base:020}.json"));
+        let checkpoint = object_store::path::Path::from("_delta_log/_last_checkpoint");
+        for path in [entry, checkpoint] {
+            match store.head(&path).await {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(LakeError::Store {
+                        key: format!("{}{path}", self.name),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(LakeError::TableGone {
+            table: self.name.clone(),
+            version: base,
+        })
+    }
+}
+
 /// The Delta table as a DataFusion table provider, at the version `table` holds.
 pub async fn provider(
     table: &TicksTable,
@@ -390,6 +538,7 @@ pub async fn provider(
 }
 
 pub mod compact;
+pub mod stats;
 
 /// Unit tests on a temporary local table: `delta/tests.rs`.
 #[cfg(test)]

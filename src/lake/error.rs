@@ -41,6 +41,12 @@ pub enum LakeError {
         app_ids: String,
         version: u64,
     },
+    /// The table this writer opened is gone or was replaced (its log no longer has the version
+    /// the writer holds): nothing was committed.
+    #[error(
+        "the Delta table {table} was deleted or replaced while this writer used it (its log no longer holds version {version}); nothing was committed; stop every writer and check the lake"
+    )]
+    TableGone { table: String, version: u64 },
     /// The table exists with another partition layout or other columns than this writer's.
     #[error(
         "Delta table {table} has {found} but this writer asked for {wanted}; one table has one layout (use another lake)"

@@ -1,14 +1,19 @@
 //! Where things live in a lake, and how partition values become directory names.
 //!
 //! ```text
-//! <lake>/ticks/<key=value>/…/part-<topic>-<partition>-<first offset>.parquet   the table
-//! <lake>/_rejects/<topic>/<partition>/<offset>.json                           quarantined events
-//! <lake>/_stocklake/table.json                                                 the table's layout
+//! <lake>/ticks/_delta_log/                                                the ticks Delta table's log
+//! <lake>/ticks/<key=value>/…/part-<topic>-<partition>-<first offset>-<attempt>.parquet
+//! <lake>/rejects/_delta_log/, part-<topic>-<attempt>.parquet         the rejects Delta table
 //! ```
+//! (Lakes written before the Delta table had `_rejects/<topic>/…jsonl` and
+//! `_stocklake/{table.json,offsets/}`; `stocklake lake upgrade` converts them.)
 //!
-//! Partition values are escaped Hive-style (`%XX`, upper-case hex, over UTF-8 bytes) for every
-//! byte outside `[A-Za-z0-9._-]`, so no value can leave its directory (`/`, `..`), break a
-//! `key=value` pair (`=`), or mean something to a shell, S3 or MSCK. A value that would be
+//! Readers take partition values from the Delta log, never from paths; the directory names
+//! are for people, crawlers and MSCK. They are escaped Hive-style (`%XX`, upper-case hex) for
+//! every ASCII character outside `[A-Za-z0-9._-]`, so no value can leave its directory (`/`,
+//! `..`), break a `key=value` pair (`=`), or mean something to a shell, S3 or MSCK. Non-ASCII
+//! characters stay as they are: Hive unescapes each `%XX` to one character, so byte-wise
+//! escapes of UTF-8 would read back wrong there. A value that would be
 //! `.` or `..` escapes its dots. The empty string is written as Hive's default partition name
 //! (`__HIVE_DEFAULT_PARTITION__`) would turn it into NULL, so it is written as `%00` instead, a
 //! spelling no other value has (symbols never contain control characters) and that
@@ -20,8 +25,10 @@ use crate::tick::{MS_PER_DAY, civil_from_days};
 
 /// The table's folder under the lake root; also the Glue and DataFusion table name.
 pub const TABLE_DIR: &str = "ticks";
-/// Where quarantined events go.
+/// Where quarantined events went before the lake was a Delta table (read by `lake upgrade`).
 pub const REJECTS_DIR: &str = "_rejects";
+/// The rejects Delta table's folder under the lake root; also its table name.
+pub const REJECTS_TABLE_DIR: &str = "rejects";
 /// stocklake's own bookkeeping (the table layout).
 pub const STATE_DIR: &str = "_stocklake";
 /// The layout file, relative to the lake root.
@@ -120,6 +127,16 @@ impl TableLayout {
     }
 }
 
+/// The data file name of one write attempt of a batch that starts at `first_offset` of a Kafka
+/// partition: `attempt` (random, per flush) makes it unique, so no writer, however late, can
+/// overwrite a file another writer committed; only the Delta log decides which files count.
+pub fn attempt_file_name(topic: &str, partition: i32, first_offset: i64, attempt: &str) -> String {
+    format!(
+        "part-{}-{partition}-{first_offset:020}-{attempt}.parquet",
+        escape_value(topic)
+    )
+}
+
 /// The data file name for a batch that starts at `first_offset` of a Kafka partition, as Kafka
 /// Connect's S3 sink names them: deterministic, so a rewrite after a crash replaces, never adds.
 pub fn file_name(topic: &str, partition: i32, first_offset: i64) -> String {
@@ -140,11 +157,18 @@ pub fn escape_value(v: &str) -> String {
     }
     let dots_only = v.bytes().all(|b| b == b'.');
     let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if is_plain(b) && !(dots_only && b == b'.') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+    for c in v.chars() {
+        match u8::try_from(c) {
+            Ok(b) if b.is_ascii() => {
+                if is_plain(b) && !(dots_only && b == b'.') {
+                    out.push(c);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            // Non-ASCII stays as it is (UTF-8 in the name): Hive turns each `%XX` into one
+            // character, so byte-wise escapes would read back as mojibake there.
+            _ => out.push(c),
         }
     }
     out
@@ -201,11 +225,17 @@ mod tests {
             "%00",
         ] {
             let e = escape_value(v);
-            assert!(e.bytes().all(|b| is_plain(b) || b == b'%'), "{v:?} -> {e}");
+            assert!(
+                e.chars()
+                    .all(|c| !c.is_ascii() || is_plain(c as u8) || c == '%'),
+                "{v:?} -> {e}"
+            );
             assert!(e != "." && e != ".." && !e.is_empty(), "{v:?} -> {e}");
             assert_eq!(unescape_value(&e).as_deref(), Some(v), "{v:?} -> {e}");
         }
         assert_ne!(escape_value(""), escape_value("%00"));
+        // Non-ASCII stays readable for Hive (one character per `%XX` there).
+        assert_eq!(escape_value("ünï/é"), "ünï%2Fé");
     }
 
     #[test]

@@ -82,6 +82,54 @@ impl Reject {
     }
 }
 
+/// The rejects table's columns (one row per [`Reject`], the same fields).
+pub fn rejects_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    static SCHEMA: std::sync::OnceLock<arrow::datatypes::SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            std::sync::Arc::new(Schema::new(vec![
+                Field::new("topic", DataType::Utf8, false),
+                Field::new("partition", DataType::Int32, false),
+                Field::new("offset", DataType::Int64, false),
+                Field::new("reason", DataType::Utf8, false),
+                Field::new("key_base64", DataType::Utf8, true),
+                Field::new("value_text", DataType::Utf8, true),
+                Field::new("value_base64", DataType::Utf8, true),
+                Field::new("value_bytes", DataType::Int64, false),
+                Field::new("value_sha256", DataType::Utf8, true),
+            ]))
+        })
+        .clone()
+}
+
+/// Rejects as rows of the rejects table.
+pub fn to_record_batch(rejects: &[Reject]) -> arrow::record_batch::RecordBatch {
+    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    use std::sync::Arc;
+    let text = |f: fn(&Reject) -> Option<&str>| -> ArrayRef {
+        Arc::new(rejects.iter().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(|r| Some(&r.topic)),
+        Arc::new(rejects.iter().map(|r| r.partition).collect::<Int32Array>()),
+        Arc::new(rejects.iter().map(|r| r.offset).collect::<Int64Array>()),
+        text(|r| Some(&r.reason)),
+        text(|r| r.key_base64.as_deref()),
+        text(|r| r.value_text.as_deref()),
+        text(|r| r.value_base64.as_deref()),
+        Arc::new(
+            rejects
+                .iter()
+                .map(|r| r.value_bytes as i64)
+                .collect::<Int64Array>(),
+        ),
+        text(|r| r.value_sha256.as_deref()),
+    ];
+    arrow::record_batch::RecordBatch::try_new(rejects_schema(), columns)
+        .expect("the columns match the rejects schema")
+}
+
 /// SHA-256 of `data` as lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

@@ -110,6 +110,13 @@ impl Lake {
         self.local
     }
 
+    /// The file of `rel` on a local lake (its name on disk is the escaped text itself).
+    pub fn local_path(&self, rel: &str) -> std::path::PathBuf {
+        let mut path = self.url.to_file_path().unwrap_or_default();
+        path.extend(rel.split('/').filter(|p| !p.is_empty()));
+        path
+    }
+
     /// The object path of `rel` (a `/`-separated path under the lake root whose parts are
     /// already escaped). On S3 the key is that text; on a local disk the file name is.
     pub fn path(&self, rel: &str) -> Path {

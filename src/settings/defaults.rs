@@ -92,6 +92,7 @@ impl Default for ConsumeOptions {
             max_event_bytes: MAX_EVENT_BYTES,
             exit_when_idle: None,
             max_events: None,
+            reset_lake_offsets: false,
         }
     }
 }

@@ -160,6 +160,7 @@ impl Settings {
             max_event_bytes: args.max_event_bytes,
             exit_when_idle: args.exit_when_idle,
             max_events: args.max_events,
+            reset_lake_offsets: args.reset_lake_offsets,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::harness::kafka::{
     produce_ticks,
 };
 use crate::harness::lake::{
-    Row, assert_exactly_once, assert_same_ticks, files_under, parquet_files, read_lake,
+    Row, assert_exactly_once, assert_same_ticks, read_lake, read_rejects, table_files,
 };
 use crate::harness::{python, repo, sample_csv, sample_ticks, stderr, text};
 
@@ -38,7 +38,7 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
     assert_same_ticks(rows.into_iter().map(|r| r.tick).collect(), sample_ticks());
 
     // Physical types: INT64 TIMESTAMP(MILLIS, UTC) and DATE, never INT96 or NANOS.
-    for file in parquet_files(&dir.path().join("ticks")) {
+    for file in table_files(dir.path()) {
         let reader =
             parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap())
                 .unwrap();
@@ -100,7 +100,7 @@ fn the_sample_file_lands_once_with_the_csv_values_and_athena_types() {
     // A group new to Kafka (no committed offsets) on the same lake starts where the lake
     // ends: it reads nothing again, not even to skip it.
     let sorted_files = || {
-        let mut f = parquet_files(&dir.path().join("ticks"));
+        let mut f = table_files(dir.path());
         f.sort();
         f
     };
@@ -160,7 +160,7 @@ fn hostile_symbols_stay_in_their_directory_and_read_back_unchanged() {
         .collect();
     assert_eq!(outside, vec![std::ffi::OsString::from("lake")]);
     let table = lake.join("ticks");
-    let files = parquet_files(&table);
+    let files = table_files(&lake);
     assert_eq!(files.len(), hostile.len());
     for f in &files {
         let rel = f.strip_prefix(&table).unwrap();
@@ -255,12 +255,7 @@ fn bad_events_are_quarantined_with_reasons_and_good_ones_land() {
     );
 
     let rows = read_lake(dir.path());
-    let mut rejects: Vec<Reject> = Vec::new();
-    for entry in files_under(&dir.path().join("_rejects")) {
-        for line in std::fs::read_to_string(&entry).unwrap().lines() {
-            rejects.push(serde_json::from_str(line).unwrap());
-        }
-    }
+    let rejects: Vec<Reject> = read_rejects(dir.path());
     assert_eq!(rejects.len(), expected_bad.len());
     // Oversized events keep a 64 KiB prefix with their length and SHA-256 (70 KB each here).
     let by_hash: HashMap<String, &Vec<u8>> = expected_bad
@@ -314,7 +309,7 @@ fn partition_by_symbol_and_year_or_by_date() {
         &["--partition-by", "symbol,year"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut dirs: Vec<String> = parquet_files(&dir.path().join("ticks"))
+    let mut dirs: Vec<String> = table_files(dir.path())
         .iter()
         .map(|f| {
             f.parent()
@@ -346,7 +341,9 @@ fn partition_by_symbol_and_year_or_by_date() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("partitioned by symbol,year"),
+        stderr(&out).contains(
+            "has partition columns (symbol, year) but this writer asked for partition columns (dt)"
+        ),
         "{}",
         stderr(&out)
     );

@@ -1,12 +1,12 @@
-//! `stocklake consume` into S3 on a moto server, with partitions registered in Glue as they are
-//! first written; and the clear error for a missing bucket.
+//! `stocklake consume` into S3 on a moto server (the Delta log committed with conditional PUTs),
+//! read back through the log; and the clear error for a missing bucket.
 
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::harness::kafka::{broker_with_topic, idle_consumer, partition_sizes, produce_file};
-use crate::harness::lake::{Row, assert_exactly_once, assert_same_ticks, read_parquet};
-use crate::harness::moto::{Moto, glue_partitions, glue_table};
+use crate::harness::lake::{Row, assert_exactly_once, assert_same_ticks, read_parquet, replay};
+use crate::harness::moto::Moto;
 use crate::harness::{cmd, rt, sample_csv, sample_ticks, stderr, stdout, unique};
 
 fn consume_s3(
@@ -23,7 +23,7 @@ fn consume_s3(
 }
 
 #[test]
-fn the_sample_file_lands_in_s3_once_and_its_partitions_in_glue() {
+fn the_sample_file_lands_in_s3_once_through_the_delta_log() {
     let moto = Moto::start();
     let (status, body) = moto.request("PUT", "/market-lake", "");
     assert_eq!(status, 200, "create bucket: {body}");
@@ -38,7 +38,7 @@ fn the_sample_file_lands_in_s3_once_and_its_partitions_in_glue() {
         broker.bootstrap_servers(),
         &topic,
         "s3://market-lake/stocklake",
-        &["--register-partitions", "--database", "marketdata"],
+        &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -69,53 +69,44 @@ fn the_sample_file_lands_in_s3_once_and_its_partitions_in_glue() {
         "symbol,n\nAAPL,3270\nFB,196\nGOOG,2148\nIBM,3270\nMSFT,3270\n"
     );
 
-    // Read every object back through S3.
+    // Replay the Delta log from S3 and read every active file back through S3.
     let rt = rt();
-    let (rows, mut keys) = rt.block_on(async {
+    let (rows, keys, txns) = rt.block_on(async {
         let config = moto.sdk_config().await;
         let store = stocklake::aws::s3_store(&config, "market-lake").unwrap();
-        let prefix = object_store::path::Path::from("stocklake/ticks");
-        let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+        let log = object_store::path::Path::from("stocklake/ticks/_delta_log");
+        let entries: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap();
+        let mut commits = Vec::new();
+        for o in entries {
+            let bytes = store.get(&o.location).await.unwrap().bytes().await.unwrap();
+            let name = o.location.filename().unwrap().to_string();
+            commits.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        let (paths, txns, _) = replay(commits);
         let mut rows: Vec<Row> = Vec::new();
         let mut keys = Vec::new();
-        for o in objects {
-            let key = o.location.to_string();
-            let bytes = store.get(&o.location).await.unwrap().bytes().await.unwrap();
-            let rel = key.strip_prefix("stocklake/ticks/").unwrap().to_string();
+        for rel in paths {
+            let key = format!("stocklake/ticks/{rel}");
+            let location = object_store::path::Path::parse(&key).unwrap();
+            let bytes = store.get(&location).await.unwrap().bytes().await.unwrap();
             rows.extend(read_parquet(bytes, &rel, std::path::Path::new(&key)));
             keys.push(key);
         }
-        (rows, keys)
+        (rows, keys, txns)
     });
-    keys.sort();
     assert_eq!(keys.len(), 5, "{keys:?}");
     assert!(
         keys[0].starts_with("stocklake/ticks/symbol=AAPL/part-"),
         "{keys:?}"
     );
-    assert_exactly_once(
-        &rows,
-        &partition_sizes(broker.bootstrap_servers(), &topic, 3),
-    );
+    let sizes = partition_sizes(broker.bootstrap_servers(), &topic, 3);
+    assert_exactly_once(&rows, &sizes);
+    // The log's txn versions are each partition's last offset.
+    for (p, n) in &sizes {
+        assert_eq!(txns[&format!("stocklake:{topic}:{p}")], n - 1);
+    }
     // The S3 lake's values are the CSV's.
     assert_same_ticks(rows.into_iter().map(|r| r.tick).collect(), sample_ticks());
-
-    // Glue knows the table and each partition, with unescaped values and the escaped location.
-    let partitions = rt.block_on(async {
-        let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
-        let (_, keys, t) = glue_table(&glue, "marketdata", "ticks").await;
-        let names: Vec<&str> = keys.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["symbol"]);
-        assert_eq!(
-            t.storage_descriptor().unwrap().location(),
-            Some("s3://market-lake/stocklake/ticks/")
-        );
-        glue_partitions(&glue, "marketdata", "ticks").await
-    });
-    assert_eq!(partitions.len(), 5);
-    let (values, location) = partitions.iter().next().unwrap();
-    assert_eq!(values, &vec!["AAPL".to_string()]);
-    assert_eq!(location, "s3://market-lake/stocklake/ticks/symbol=AAPL/");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use stocklake::source::synthetic::Rng;
 use crate::harness::kafka::{
     SHORT_SESSION, background_stream, broker_with_topic, consume, partition_sizes, spawn_consumer,
 };
-use crate::harness::lake::{assert_exactly_once, read_lake};
+use crate::harness::lake::{assert_exactly_once, delta_log, lake_offsets, read_lake};
 use crate::harness::{stderr, unique};
 
 #[test]
@@ -17,7 +17,9 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let (broker, topic) = broker_with_topic(6);
     let bootstrap = broker.bootstrap_servers().to_string();
     let total = 200_000;
-    let stream = background_stream(&bootstrap, &topic, total, 12_000.0);
+    // Slow enough that the stream outlasts the kills (each run first waits out the killed
+    // member's 3 s session before it is assigned anything).
+    let stream = background_stream(&bootstrap, &topic, total, 4_000.0);
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let group = unique("crash");
@@ -26,9 +28,15 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let small_batches = ["--flush-rows", "4000", "--flush-interval", "250ms", "-q"];
     while kills < 12 {
         let log = dir.path().join(format!("run-{kills}.log"));
+        let before = commits(&lake);
         let mut child = spawn_consumer(&bootstrap, &topic, &group, &lake, &small_batches, &log);
-        // Between 0.6 s and 2.6 s: sometimes before the first assignment, mostly mid-batch.
-        std::thread::sleep(Duration::from_millis(600 + rng.next_u64() % 2000));
+        // Once this run has claimed its partitions and committed a flush (or after 12 s),
+        // kill it 0 to 0.8 s later: mostly while it writes or commits the next one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(12);
+        while commits(&lake) < before + 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rng.next_u64() % 800));
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
         kills += 1;
@@ -44,9 +52,29 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 
     let rows = read_lake(&lake);
     assert_exactly_once(&rows, &partition_sizes(&bootstrap, &topic, 6));
-    // The kills really interrupted work: some runs committed before dying.
-    let state: Vec<_> = std::fs::read_dir(lake.join("_stocklake/offsets").join(&topic))
-        .unwrap()
-        .collect();
-    assert_eq!(state.len(), 6);
+    // The table's offsets (its `txn` versions) are every partition's end.
+    let sizes = partition_sizes(&bootstrap, &topic, 6);
+    assert_eq!(lake_offsets(&lake, &topic), sizes);
+    // The kills really interrupted work: the killed runs committed flushes before dying, and
+    // some died with data files written but not committed (they are not in the table).
+    let log = delta_log(&lake.join("ticks"));
+    assert!(log.version > 24, "only {} commits", log.version);
+    let written = crate::harness::lake::parquet_files(&lake.join("ticks")).len();
+    eprintln!(
+        "{} commits; {} data files written, {} in the table",
+        log.version,
+        written,
+        log.files.len()
+    );
+}
+
+/// Commits in the ticks table's log so far (0 before it exists).
+fn commits(lake: &std::path::Path) -> usize {
+    std::fs::read_dir(lake.join("ticks/_delta_log"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
 }

@@ -13,6 +13,7 @@ mod consume_s3;
 mod crash;
 mod csv_layouts;
 mod demo;
+mod fencing;
 mod notebooks;
 mod produce;
 mod queries;

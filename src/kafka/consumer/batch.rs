@@ -19,6 +19,8 @@ pub(super) struct Batch {
     pub(super) last_offset: i64,
     /// One file per partition directory: (directory, rows).
     pub(super) files: Vec<(String, TickBatchBuilder)>,
+    /// Each file's partition values in Delta's form (same index as `files`).
+    pub(super) values: Vec<Vec<(String, String)>>,
     /// File index by directory.
     by_dir: HashMap<String, usize>,
     /// File index by symbol and day, so that most events find their file without building the
@@ -43,6 +45,7 @@ impl Batch {
             first_offset: offset,
             last_offset: offset,
             files: Vec::new(),
+            values: Vec::new(),
             by_dir: HashMap::new(),
             by_symbol: HashMap::new(),
             rejects: Vec::new(),
@@ -80,6 +83,11 @@ impl Batch {
                         self.files.push((
                             dir,
                             TickBatchBuilder::new(layout.symbol_in_file(), capacity),
+                        ));
+                        self.values.push(crate::lake::delta::partition_values(
+                            layout,
+                            &tick.symbol,
+                            tick.event_time,
                         ));
                         f
                     }
@@ -131,9 +139,29 @@ impl Inner {
         let Some(slot) = state.slots.get_mut(&partition) else {
             return; // not ours (any more): the owner reads it
         };
+        if slot.rewind {
+            return; // dropped until the loop seeks back (see below)
+        }
         slot.position = offset + 1;
         if slot.lake_next.is_some_and(|next| offset < next) {
             self.stats.already_in_lake += 1;
+            return;
+        }
+        // Offsets of a partition only grow. One that does not (an offset reset, a broker that
+        // went back) drops the batch, and the loop seeks back to what the lake holds.
+        if let Some(b) = &slot.batch
+            && offset <= b.last_offset
+        {
+            tracing::warn!(
+                "partition {partition}: offset {offset} after {}; dropping the batch {}..={} and reading again from the lake's position",
+                b.last_offset,
+                b.first_offset,
+                b.last_offset
+            );
+            self.stats.events -= b.events as u64;
+            self.buffered_events = self.buffered_events.saturating_sub(b.events);
+            slot.batch = None;
+            slot.rewind = true;
             return;
         }
         let batch = slot

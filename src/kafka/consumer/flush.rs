@@ -1,11 +1,15 @@
-//! Flushing: buffered batches handed to a background task that runs steps 1-3 of the commit
-//! protocol (`lake::commit`, docs/exactly-once.md), and the accounting when it has landed
-//! (statistics, the lake's next offsets, the Kafka commit, partition registration).
+//! Flushing: buffered batches handed to a background task that writes their data files and
+//! records them in ONE Delta commit with a `txn` per Kafka partition (docs/exactly-once.md),
+//! and the accounting when it has landed (statistics, the lake's next offsets, the Kafka
+//! commit).
 //!
 //! Ordering: at most one flush is in flight. The loop reaps the previous one before it starts
 //! the next, and a revocation lands it before the partitions go, so a partition's batches
-//! reach the lake in offset order and no other owner sees a half-done flush of a live member.
+//! reach the table in offset order. A flush that lands after its partitions moved to another
+//! member is refused by the table (the new owner's claim commit fences it): nothing of it
+//! counts, and the consumer stops with an error saying so.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -15,10 +19,20 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::batch::Batch;
 use super::{Inner, LakeConsumer};
 use crate::kafka::error::{ConsumeError, KafkaError};
-use crate::lake::commit::{self, PartitionState, PendingBatch};
-use crate::lake::layout::{TABLE_DIR, file_name};
-use crate::lake::rejects::{Reject, rejects_key};
+use crate::lake::delta::stats::file_stats;
+use crate::lake::delta::{AppTxn, DataFile, TicksTable, app_id};
+use crate::lake::layout::{REJECTS_TABLE_DIR, TABLE_DIR, attempt_file_name, escape_value};
+use crate::lake::rejects::{self, Reject};
 use crate::lake::{Lake, LakeError, writer};
+
+/// The lake's two Delta tables, as one writer holds them. Locked by the flush task while it
+/// commits and by an assignment while it claims partitions; never by the loop.
+pub(super) struct Tables {
+    pub(super) ticks: TicksTable,
+    pub(super) rejects: TicksTable,
+}
+
+pub(super) type SharedTables = Arc<tokio::sync::Mutex<Tables>>;
 
 /// A flush on its way into the lake.
 pub(super) struct InFlight {
@@ -57,46 +71,50 @@ pub(super) struct Written {
     files: u64,
     bytes: u64,
     rejects: Vec<Reject>,
-    dirs: Vec<String>,
+}
+
+/// One partition's batch as the flush task takes it.
+struct Job {
+    partition: i32,
+    batch: Batch,
+    /// Rejects below this offset are already in the rejects table (an earlier attempt of
+    /// these offsets committed its rejects, then died before its ticks).
+    rejects_next: Option<i64>,
 }
 
 impl Inner {
-    /// Hands every buffered batch to a background task that writes them with the commit
-    /// protocol. The caller has reaped the previous flush, so at most one is in flight and a
-    /// partition's batches land in offset order.
+    /// Hands every buffered batch to a background task that writes them and commits them as
+    /// one Delta commit. The caller has reaped the previous flush, so at most one is in flight
+    /// and a partition's batches land in offset order.
     pub(super) fn start_flush(&mut self) {
         let mut state = self.shared.lock();
-        let batches: Vec<(i32, Batch)> = state
+        let jobs: Vec<Job> = state
             .slots
             .iter_mut()
             .filter_map(|(p, s)| {
                 let b = s.batch.take()?;
                 s.sizes = b.files.iter().map(|(d, f)| (d.clone(), f.len())).collect();
-                Some((*p, b))
+                Some(Job {
+                    partition: *p,
+                    batch: b,
+                    rejects_next: s.rejects_next,
+                })
             })
             .collect();
         self.buffered_events = 0;
         self.buffered_bytes = 0;
         self.oldest = None;
-        if batches.is_empty() {
+        if jobs.is_empty() {
             return;
         }
-        let events = batches.iter().map(|(_, b)| b.events).sum();
-        tracing::debug!("flushing {events} events of {} partitions", batches.len());
+        let events = jobs.iter().map(|j| j.batch.events).sum();
+        tracing::debug!("flushing {events} events of {} partitions", jobs.len());
         let lake = self.lake.clone();
+        let tables = self.tables.clone();
         let topic = self.opts.topic.clone();
-        let task = self.rt.spawn(async move {
-            futures::stream::iter(
-                batches
-                    .into_iter()
-                    .map(|(partition, batch)| write_batch(&lake, &topic, partition, batch)),
-            )
-            .buffer_unordered(4)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<Written>, ConsumeError>>()
-        });
+        let task = self
+            .rt
+            .spawn(async move { write_flush(&lake, &tables, &topic, jobs).await });
         let previous = state.in_flight.replace(InFlight {
             task,
             started: Instant::now(),
@@ -119,21 +137,15 @@ impl Inner {
             self.stats.files += w.files;
             self.stats.bytes += w.bytes;
             self.stats.rejects += w.rejects.len() as u64;
-            for r in w.rejects {
-                *self
-                    .stats
-                    .reject_reasons
-                    .entry(reason_kind(&r))
-                    .or_default() += 1;
-            }
-            for dir in w.dirs {
-                if self.known_dirs.insert(dir.clone()) {
-                    self.new_dirs.push(dir);
-                }
+            for r in &w.rejects {
+                *self.stats.reject_reasons.entry(reason_kind(r)).or_default() += 1;
             }
             // Still ours: the lake now holds everything before `next`.
             if let Some(slot) = state.slots.get_mut(&w.partition) {
                 slot.lake_next = Some(w.next_offset);
+                if !w.rejects.is_empty() {
+                    slot.rejects_next = Some(w.next_offset);
+                }
             }
             offsets
                 .add_partition_offset(&self.opts.topic, w.partition, Offset::Offset(w.next_offset))
@@ -152,8 +164,8 @@ impl Inner {
 }
 
 impl LakeConsumer {
-    /// Accounts for flushes that have landed: statistics, the lake's next offsets, the Kafka
-    /// commit and partition registration. With `wait`, first waits for the one in flight.
+    /// Accounts for flushes that have landed: statistics, the lake's next offsets and the
+    /// Kafka commit. With `wait`, first waits for the one in flight.
     pub(super) fn reap(&mut self, wait: bool) -> Result<(), ConsumeError> {
         let (flight, mut landed) = {
             let mut guard = self.inner.shared.lock();
@@ -168,9 +180,8 @@ impl LakeConsumer {
         for l in landed {
             let written = l.result?;
             let offsets = self.inner.account(written, l.events, l.started)?;
-            // The lake already holds these offsets and is where the next owner starts; Kafka's
-            // copy serves lag monitors and lookups that time out, so a failed commit is a
-            // warning, not an error.
+            // The table already holds these offsets and is where the next owner starts;
+            // Kafka's copy serves lag monitors, so a failed commit is a warning, not an error.
             if offsets.count() > 0
                 && let Err(e) = self.consumer.commit(&offsets, CommitMode::Async)
             {
@@ -178,15 +189,6 @@ impl LakeConsumer {
                     "committing offsets to Kafka: {e} (the lake is committed; a restart starts after what it holds)"
                 );
             }
-        }
-        let new_dirs = std::mem::take(&mut self.inner.new_dirs);
-        if let Some(hook) = self.on_new_partitions.as_mut()
-            && !new_dirs.is_empty()
-        {
-            hook(&new_dirs).map_err(|source| ConsumeError::Hook {
-                dirs: new_dirs,
-                source,
-            })?;
         }
         Ok(())
     }
@@ -197,126 +199,253 @@ fn reason_kind(r: &Reject) -> String {
     r.reason.split(':').next().unwrap_or("").trim().to_string()
 }
 
-/// Steps 1-3 of the commit protocol for one batch of one Kafka partition.
-async fn write_batch(
-    lake: &Lake,
-    topic: &str,
-    partition: i32,
-    batch: Batch,
-) -> Result<Written, ConsumeError> {
-    let (first_offset, last_offset) = (batch.first_offset, batch.last_offset);
-    commit_batch(lake, topic, partition, batch)
-        .await
-        .map_err(|source| ConsumeError::Flush {
-            topic: topic.to_string(),
-            partition,
-            first_offset,
-            last_offset,
-            source: Box::new(source),
-        })
-}
-
-async fn commit_batch(
-    lake: &Lake,
-    topic: &str,
-    partition: i32,
-    mut batch: Batch,
-) -> Result<Written, LakeError> {
-    let name = file_name(topic, partition, batch.first_offset);
-    let mut files: Vec<(String, String, arrow::record_batch::RecordBatch)> = batch
-        .files
-        .iter_mut()
-        .filter(|(_, b)| !b.is_empty())
-        .map(|(dir, b)| (dir.clone(), format!("{TABLE_DIR}/{dir}/{name}"), b.finish()))
+/// `0:10..=19, 1:5..=9`: the offsets of a flush, for messages.
+fn ranges(jobs: &[Job]) -> String {
+    let mut parts: Vec<(i32, i64, i64)> = jobs
+        .iter()
+        .map(|j| (j.partition, j.batch.first_offset, j.batch.last_offset))
         .collect();
-    files.sort_by(|a, b| a.1.cmp(&b.1));
-    let rejects_object =
-        (!batch.rejects.is_empty()).then(|| rejects_key(topic, partition, batch.first_offset));
-    let mut objects: Vec<String> = files.iter().map(|f| f.1.clone()).collect();
-    objects.extend(rejects_object.clone());
-
-    // 1. Intent: what this batch is about to write.
-    let previous_next = commit::load(lake, topic, partition)
-        .await?
-        .map(|s| s.next_offset);
-    let pending = PartitionState {
-        next_offset: previous_next.unwrap_or(batch.first_offset),
-        pending: Some(PendingBatch {
-            first_offset: batch.first_offset,
-            last_offset: batch.last_offset,
-            objects,
-        }),
-    };
-    commit::store(lake, topic, partition, &pending).await?;
-
-    // 2. Data files (encoded on the runtime's threads, written concurrently) and rejects.
-    let rows: u64 = files.iter().map(|f| f.2.num_rows() as u64).sum();
-    let dirs: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
-    let file_count = files.len() as u64;
-    let bytes = write_files(lake, files).await?;
-    if let Some(key) = &rejects_object {
-        let mut text = Vec::new();
-        for r in &batch.rejects {
-            serde_json::to_writer(&mut text, r).expect("reject serialises");
-            text.push(b'\n');
-        }
-        lake.put(key, text.into()).await?;
-    }
-
-    // 3. Commit point.
-    commit::store(
-        lake,
-        topic,
-        partition,
-        &PartitionState {
-            next_offset: batch.last_offset + 1,
-            pending: None,
-        },
-    )
-    .await?;
-    Ok(Written {
-        partition,
-        next_offset: batch.last_offset + 1,
-        rows,
-        files: file_count,
-        bytes,
-        rejects: std::mem::take(&mut batch.rejects),
-        dirs,
-    })
+    parts.sort_unstable();
+    parts
+        .iter()
+        .map(|(p, a, b)| format!("{p}:{a}..={b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Step 2's data files, (directory, key, rows) each: encoded to Parquet on the runtime's
-/// blocking threads and written concurrently. Returns the bytes written.
+/// A data file to write: its key under the lake root, its record in the log, its rows.
+struct Pending {
+    key: String,
+    file: DataFile,
+    rows: arrow::record_batch::RecordBatch,
+}
+
+/// One flush: every batch's data files (names unique to this attempt), fsynced on a local
+/// disk, then the rejects' commit (when there are new ones) and the ticks' commit, each ONE
+/// Delta commit with a `txn` per Kafka partition. The rejects go first: a crash between the two
+/// leaves rejects the next attempt skips (`rejects_next`), never ticks without their rejects.
+async fn write_flush(
+    lake: &Lake,
+    tables: &SharedTables,
+    topic: &str,
+    mut jobs: Vec<Job>,
+) -> Result<Vec<Written>, ConsumeError> {
+    let ranges = ranges(&jobs);
+    let flush_err = |source: LakeError| ConsumeError::Flush {
+        topic: topic.to_string(),
+        ranges: ranges.clone(),
+        source: Box::new(source),
+    };
+    let attempt = uuid::Uuid::new_v4().simple().to_string();
+    let mut pending = Vec::new();
+    let mut written = Vec::new();
+    let mut new_rejects: Vec<Reject> = Vec::new();
+    let mut reject_txns = Vec::new();
+    for job in &mut jobs {
+        let (p, first, last) = (job.partition, job.batch.first_offset, job.batch.last_offset);
+        let name = attempt_file_name(topic, p, first, &attempt[..16]);
+        let mut rows = 0;
+        let mut files = 0;
+        for ((dir, builder), values) in job.batch.files.iter_mut().zip(&job.batch.values) {
+            if builder.is_empty() {
+                continue;
+            }
+            let batch = builder.finish();
+            rows += batch.num_rows() as u64;
+            files += 1;
+            pending.push(Pending {
+                key: format!("{TABLE_DIR}/{dir}/{name}"),
+                file: DataFile {
+                    path: format!("{dir}/{name}"),
+                    size: 0,
+                    partition_values: values.clone(),
+                    rows: batch.num_rows() as u64,
+                    stats: None,
+                },
+                rows: batch,
+            });
+        }
+        let rejects: Vec<Reject> = std::mem::take(&mut job.batch.rejects)
+            .into_iter()
+            .filter(|r| job.rejects_next.is_none_or(|n| r.offset >= n))
+            .collect();
+        if !rejects.is_empty() {
+            reject_txns.push(AppTxn {
+                app_id: app_id(topic, p),
+                version: last,
+            });
+            new_rejects.extend(rejects.iter().cloned());
+        }
+        written.push(Written {
+            partition: p,
+            next_offset: last + 1,
+            rows,
+            files,
+            bytes: 0,
+            rejects,
+        });
+    }
+    let rejects_file = if new_rejects.is_empty() {
+        None
+    } else {
+        let name = format!("part-{}-{attempt}.parquet", escape_value(topic));
+        Some(Pending {
+            key: format!("{REJECTS_TABLE_DIR}/{name}"),
+            file: DataFile {
+                path: name,
+                size: 0,
+                partition_values: Vec::new(),
+                rows: new_rejects.len() as u64,
+                stats: None,
+            },
+            rows: rejects::to_record_batch(&new_rejects),
+        })
+    };
+
+    let (files, sizes) = write_files(lake, pending).await.map_err(flush_err)?;
+    for (w, job) in written.iter_mut().zip(&jobs) {
+        w.bytes = sizes
+            .iter()
+            .filter(|(p, _)| *p == job.partition)
+            .map(|(_, n)| n)
+            .sum();
+    }
+    let rejects_file = match rejects_file {
+        Some(f) => Some(write_files(lake, vec![f]).await.map_err(flush_err)?.0),
+        None => None,
+    };
+    if lake.is_local() {
+        sync_local(lake, &files, rejects_file.iter().flatten())
+            .await
+            .map_err(flush_err)?;
+    }
+    let txns: Vec<AppTxn> = jobs
+        .iter()
+        .map(|j| AppTxn {
+            app_id: app_id(topic, j.partition),
+            version: j.batch.last_offset,
+        })
+        .collect();
+    let mut tables = tables.lock().await;
+    if let Some(files) = &rejects_file {
+        tables
+            .rejects
+            .commit(files, &reject_txns)
+            .await
+            .map_err(flush_err)?;
+    }
+    let version = tables
+        .ticks
+        .commit(&files, &txns)
+        .await
+        .map_err(flush_err)?;
+    tracing::debug!("committed version {version} of the ticks table ({ranges})");
+    Ok(written)
+}
+
+/// Encodes each file to Parquet on the runtime's blocking threads and writes them
+/// concurrently. Returns the files' records (with their sizes) and bytes per Kafka partition.
 async fn write_files(
     lake: &Lake,
-    files: Vec<(String, String, arrow::record_batch::RecordBatch)>,
-) -> Result<u64, LakeError> {
-    let results: Vec<Result<u64, LakeError>> =
-        futures::stream::iter(files.into_iter().map(|(_, key, rb)| {
+    files: Vec<Pending>,
+) -> Result<(Vec<DataFile>, Vec<(i32, u64)>), LakeError> {
+    let results: Vec<Result<(DataFile, i32, u64), LakeError>> =
+        futures::stream::iter(files.into_iter().map(|f| {
             let lake = lake.clone();
             async move {
-                let encode_key = key.clone();
-                let bytes = tokio::task::spawn_blocking(move || writer::encode(&[rb]))
+                let key = f.key.clone();
+                let partition = kafka_partition(&f.rows);
+                let rows = f.rows;
+                // Statistics and encoding on a blocking thread: both read every value.
+                let encoded = tokio::task::spawn_blocking(move || {
+                    let stats = file_stats(std::slice::from_ref(&rows));
+                    writer::encode(&[rows]).map(|bytes| (bytes, stats))
+                });
+                let (bytes, stats) = encoded
                     .await
-                    .map_err(|e| LakeError::Parquet {
-                        key: encode_key.clone(),
-                        message: e.to_string(),
-                    })?
-                    .map_err(|e| LakeError::Parquet {
-                        key: encode_key,
-                        message: e.to_string(),
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map_err(|message| LakeError::Parquet {
+                        key: key.clone(),
+                        message,
                     })?;
                 let n = bytes.len() as u64;
                 lake.put(&key, bytes).await?;
-                Ok(n)
+                let mut file = f.file;
+                file.size = n;
+                file.stats = Some(stats);
+                Ok((file, partition, n))
             }
         }))
         .buffer_unordered(8)
         .collect()
         .await;
-    let mut bytes = 0;
+    let mut out = Vec::with_capacity(results.len());
+    let mut sizes = Vec::with_capacity(results.len());
     for r in results {
-        bytes += r?;
+        let (file, partition, n) = r?;
+        out.push(file);
+        sizes.push((partition, n));
     }
-    Ok(bytes)
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((out, sizes))
+}
+
+/// The Kafka partition of a file's rows (every row of a ticks file has the same one).
+fn kafka_partition(rows: &arrow::record_batch::RecordBatch) -> i32 {
+    use arrow::array::{Array, Int32Array};
+    rows.column_by_name("kafka_partition")
+        .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
+        .filter(|a| !a.is_empty())
+        .map_or(-1, |a| a.value(0))
+}
+
+/// On a local disk, makes the data files and their folders durable before the commit that
+/// names them: a power cut after the commit must not leave the log naming a lost file.
+async fn sync_local<'a>(
+    lake: &Lake,
+    ticks: &[DataFile],
+    rejects: impl Iterator<Item = &'a DataFile>,
+) -> Result<(), LakeError> {
+    let mut paths: Vec<String> = ticks
+        .iter()
+        .map(|f| format!("{TABLE_DIR}/{}", f.path))
+        .collect();
+    paths.extend(rejects.map(|f| format!("{REJECTS_TABLE_DIR}/{}", f.path)));
+    let lake2 = lake.clone();
+    let lake = lake.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut dirs = std::collections::BTreeSet::new();
+        for rel in &paths {
+            let path = lake.local_path(rel);
+            fsync(&path).map_err(|source| LakeError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let mut dir = path.parent().map(|d| d.to_path_buf());
+            // Every folder up to the lake root: new partition folders must survive too.
+            while let Some(d) = dir {
+                if !d.starts_with(lake.local_path("")) || !dirs.insert(d.clone()) {
+                    break;
+                }
+                dir = d.parent().map(|p| p.to_path_buf());
+            }
+        }
+        for d in dirs {
+            fsync(&d).map_err(|source| LakeError::Io {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| LakeError::Io {
+        path: lake2.local_path(""),
+        source: std::io::Error::other(e),
+    })?
+}
+
+fn fsync(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
 }

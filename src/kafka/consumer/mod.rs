@@ -19,7 +19,6 @@ mod options;
 mod rebalance;
 mod state;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,8 +29,10 @@ use rdkafka::message::Message;
 use super::config::{KafkaSettings, client_err};
 use super::error::ConsumeError;
 use super::fetch_queue::FetchQueue;
+use crate::lake::delta::{TicksTable, rejects_url, ticks_url};
 use crate::lake::layout::PartitionKey;
 use crate::lake::{Lake, TableLayout};
+use flush::{SharedTables, Tables};
 pub use options::{ConsumeOptions, ConsumeStats};
 use rebalance::Context;
 use state::Shared;
@@ -47,17 +48,12 @@ const MAIN_QUEUE_POLLS: u32 = 32;
 /// How often `run` reports its statistics.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 
-/// Called after a flush with the partition directories written for the first time.
-pub type PartitionHook =
-    Box<dyn FnMut(&[String]) -> Result<(), Box<dyn std::error::Error + Send + Sync>>>;
-
 /// A running consumer.
 pub struct LakeConsumer {
     consumer: BaseConsumer<Context>,
     fetch: Option<Arc<FetchQueue>>,
     fetch_buf: Vec<*mut rdkafka_sys::rd_kafka_message_t>,
     inner: Inner,
-    on_new_partitions: Option<PartitionHook>,
 }
 
 /// Everything but the Kafka handle, so that a polled message (which borrows the handle) can be
@@ -65,6 +61,8 @@ pub struct LakeConsumer {
 struct Inner {
     shared: Arc<Shared>,
     lake: Lake,
+    /// The ticks and rejects tables this member commits to.
+    tables: SharedTables,
     layout: TableLayout,
     /// Whether a time key is in the layout (then the day of an event matters for its file).
     time_partitioned: bool,
@@ -74,23 +72,31 @@ struct Inner {
     buffered_events: usize,
     buffered_bytes: usize,
     oldest: Option<Instant>,
-    /// Partition directories this process has written into (for partition registration).
-    known_dirs: HashSet<String>,
-    new_dirs: Vec<String>,
 }
 
 impl LakeConsumer {
+    /// A consumer of `opts.topic` into the lake's Delta tables, which are created when missing
+    /// (the ticks table with `layout`, else the default layout). An existing ticks table keeps
+    /// its layout; `layout`, when given, must be it.
     pub fn new(
         kafka: &KafkaSettings,
         lake: Lake,
-        layout: TableLayout,
+        layout: Option<TableLayout>,
         opts: ConsumeOptions,
         rt: tokio::runtime::Handle,
     ) -> Result<Self, ConsumeError> {
+        let url = lake.url.as_str();
+        let (ticks, layout) = rt.block_on(async {
+            TicksTable::open_for_writing(&ticks_url(url)?, layout.as_ref()).await
+        })?;
+        let rejects =
+            rt.block_on(async { TicksTable::open_or_create_rejects(&rejects_url(url)?).await })?;
+        let tables: SharedTables = Arc::new(tokio::sync::Mutex::new(Tables { ticks, rejects }));
         let shared = Arc::new(Shared::new());
         let config = kafka.consumer_config(&opts.group);
         let context = Context {
-            lake: lake.clone(),
+            tables: tables.clone(),
+            reset_lake_offsets: opts.reset_lake_offsets,
             topic: opts.topic.clone(),
             rt: rt.clone(),
             shared: shared.clone(),
@@ -113,10 +119,10 @@ impl LakeConsumer {
             consumer,
             fetch,
             fetch_buf: Vec::new(),
-            on_new_partitions: None,
             inner: Inner {
                 shared,
                 lake,
+                tables,
                 time_partitioned: layout
                     .partition_by
                     .iter()
@@ -128,8 +134,6 @@ impl LakeConsumer {
                 buffered_events: 0,
                 buffered_bytes: 0,
                 oldest: None,
-                known_dirs: HashSet::new(),
-                new_dirs: Vec::new(),
             },
         })
     }
@@ -138,11 +142,9 @@ impl LakeConsumer {
         &self.inner.stats
     }
 
-    /// Calls `hook` after each flush that wrote into partition directories this process had
-    /// not written before (e.g. to register them in Glue). An error stops the consumer; the
-    /// batch is already committed, so a restart registers the partition again.
-    pub fn on_new_partitions(&mut self, hook: PartitionHook) {
-        self.on_new_partitions = Some(hook);
+    /// The ticks table's layout (the table's own when it existed).
+    pub fn layout(&self) -> &TableLayout {
+        &self.inner.layout
     }
 
     /// Consumes until `stop` is set or the idle limit passes, then flushes and commits.
@@ -171,6 +173,7 @@ impl LakeConsumer {
             if assigned && self.read_fetch_queue() > 0 {
                 last_event = Instant::now();
             }
+            self.seek_rewound();
             self.reap(false)?;
             if self.inner.should_flush() {
                 self.reap(true)?;
@@ -252,6 +255,32 @@ impl LakeConsumer {
             |m| inner.take_into(&mut state, m.partition, m.offset, m.key, m.payload),
             |partition, e| tracing::warn!("Kafka, partition {partition}: {e}"),
         )
+    }
+
+    /// Seeks partitions whose offsets went backwards (see `take_into`) back to what the lake
+    /// holds, so their events are read again in order.
+    fn seek_rewound(&mut self) {
+        let rewound: Vec<(i32, Option<i64>)> = {
+            let mut state = self.inner.shared.lock();
+            state
+                .slots
+                .iter_mut()
+                .filter(|(_, s)| s.rewind)
+                .map(|(p, s)| {
+                    s.rewind = false;
+                    (*p, s.lake_next)
+                })
+                .collect()
+        };
+        for (p, next) in rewound {
+            let offset = next.map_or(rdkafka::Offset::Beginning, rdkafka::Offset::Offset);
+            if let Err(e) =
+                self.consumer
+                    .seek(&self.inner.opts.topic, p, offset, Duration::from_secs(10))
+            {
+                tracing::warn!("Kafka: seeking partition {p} back to {offset:?}: {e}");
+            }
+        }
     }
 
     /// Writes every buffered batch with the commit protocol and waits until it is in the lake,

@@ -22,6 +22,10 @@ pub struct ConsumeOptions {
     /// Stop once this many events were read: committed as rows or rejects, or found already
     /// in the lake (rare: reading starts after what the lake holds).
     pub max_events: Option<u64>,
+    /// A partition whose lake offsets are past the topic's end (the topic was re-created)
+    /// starts over from the topic's beginning, keeping the lake's rows, instead of being
+    /// refused.
+    pub reset_lake_offsets: bool,
 }
 
 /// Running totals, for the status line and the summary.
@@ -31,7 +35,7 @@ pub struct ConsumeStats {
     pub events: u64,
     /// Rows committed to the lake.
     pub rows: u64,
-    /// Bad events committed to `_rejects/`.
+    /// Bad events committed to the rejects table.
     pub rejects: u64,
     /// Data files committed.
     pub files: u64,

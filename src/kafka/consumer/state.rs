@@ -61,6 +61,11 @@ pub(super) struct State {
 pub(super) struct Slot {
     /// First offset the lake does not hold (None: the lake never saw this partition).
     pub(super) lake_next: Option<i64>,
+    /// First offset whose reject the rejects table does not hold (None: it holds none).
+    pub(super) rejects_next: Option<i64>,
+    /// The partition's offsets went backwards: its batch was dropped and the loop seeks it
+    /// back to `lake_next`; events are ignored until then.
+    pub(super) rewind: bool,
     /// Next offset expected from Kafka (for the lag).
     pub(super) position: i64,
     pub(super) batch: Option<Batch>,
@@ -70,10 +75,13 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// A newly assigned partition of which the lake holds the offsets before `lake_next`.
-    pub(super) fn new(lake_next: Option<i64>) -> Self {
+    /// A newly assigned partition of which the lake holds the offsets before `lake_next` (and
+    /// the rejects table those before `rejects_next`).
+    pub(super) fn new(lake_next: Option<i64>, rejects_next: Option<i64>) -> Self {
         Slot {
             lake_next,
+            rejects_next,
+            rewind: false,
             position: lake_next.unwrap_or(0),
             batch: None,
             sizes: HashMap::new(),

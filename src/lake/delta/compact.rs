@@ -37,16 +37,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use url::Url;
 
 use super::{delta_err, table_at};
+use crate::lake::LakeError;
 use crate::lake::store::Lake;
 use crate::lake::writer::writer_properties;
-use crate::lake::{LakeError, lake_location};
 
 /// The `txn` application id of compaction commits: two compactors that read the same version
 /// cannot both commit.
 pub const COMPACT_APP_ID: &str = "stocklake:compact";
-
-/// The folder of the rejects table under a lake.
-pub const REJECTS_TABLE_DIR: &str = "rejects";
 
 /// Attempts of a compaction when other compactors keep committing first.
 const MAX_REFUSALS: usize = 5;
@@ -116,15 +113,8 @@ pub struct CompactReport {
 
 /// The tables of a lake: `<lake>/ticks/`, and `<lake>/rejects/` when it exists.
 pub async fn lake_tables(lake: &str) -> Result<Vec<Url>, LakeError> {
-    let ticks = super::ticks_url(lake)?;
-    let (_, root) = lake_location(lake)?;
-    let rejects = root
-        .join(&format!("{REJECTS_TABLE_DIR}/"))
-        .map_err(|e| LakeError::Url {
-            url: lake.to_string(),
-            message: e.to_string(),
-        })?;
-    let mut out = vec![ticks];
+    let rejects = super::rejects_url(lake)?;
+    let mut out = vec![super::ticks_url(lake)?];
     if open_existing(&rejects).await?.is_some() {
         out.push(rejects);
     }
@@ -336,6 +326,7 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
     let mut writer: Option<AsyncArrowWriter<object_store::buffered::BufWriter>> = None;
     let mut schema: Option<arrow::datatypes::SchemaRef> = None;
     let mut rows = 0u64;
+    let mut stats: Option<serde_json::Value> = None;
     let mut index = 0;
     let result: Result<bool, LakeError> = async {
         while let Some(bytes) = reads.next().await {
@@ -377,6 +368,10 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
                     message: e.to_string(),
                 })?;
                 rows += batch.num_rows() as u64;
+                stats = Some(merge_stats(
+                    stats.take(),
+                    super::stats::file_stats(std::slice::from_ref(&batch)),
+                ));
                 w.write(&batch).await.map_err(parquet_err(lake, &rel))?;
             }
         }
@@ -419,13 +414,62 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
             size: size as i64,
             modification_time: now,
             data_change: false,
-            stats: Some(format!("{{\"numRecords\":{rows}}}")),
+            stats: Some(
+                stats.map_or_else(|| format!("{{\"numRecords\":{rows}}}"), |v| v.to_string()),
+            ),
             ..Default::default()
         },
         removes: bin.files.iter().map(|f| f.remove.clone()).collect(),
         rows,
         bytes_removed: bin.bytes(),
     }))
+}
+
+/// The Delta statistics of a file made of two parts: rows and null counts add up, the least of
+/// the minimums and the greatest of the maximums (numbers as numbers; timestamps, dates and
+/// strings as text, which orders ISO dates and times). A column without a min/max in either part
+/// gets none.
+fn merge_stats(acc: Option<serde_json::Value>, next: String) -> serde_json::Value {
+    use serde_json::Value;
+    let next: Value = serde_json::from_str(&next).unwrap_or(Value::Null);
+    let Some(mut acc) = acc else {
+        return next;
+    };
+    let less = |a: &Value, b: &Value| match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() < y.as_f64(),
+        (Value::String(x), Value::String(y)) => x < y,
+        _ => false,
+    };
+    let rows = acc["numRecords"].as_u64().unwrap_or(0) + next["numRecords"].as_u64().unwrap_or(0);
+    acc["numRecords"] = rows.into();
+    if let (Some(a), Some(b)) = (
+        acc["nullCount"].as_object_mut(),
+        next["nullCount"].as_object(),
+    ) {
+        for (k, v) in b {
+            let sum = a.get(k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+            a.insert(k.clone(), sum.into());
+        }
+    }
+    for (key, keep_lower) in [("minValues", true), ("maxValues", false)] {
+        let empty = serde_json::Map::new();
+        let b = next[key].as_object().unwrap_or(&empty).clone();
+        if let Some(a) = acc[key].as_object_mut() {
+            a.retain(|k, _| b.contains_key(k));
+            for (k, v) in a.iter_mut() {
+                let other = &b[k];
+                let replace = if keep_lower {
+                    less(other, v)
+                } else {
+                    less(v, other)
+                };
+                if replace {
+                    *v = other.clone();
+                }
+            }
+        }
+    }
+    acc
 }
 
 /// Flushes a file written on a local disk, and its folder, to the disk before it is committed.
@@ -494,6 +538,7 @@ async fn commit(
             return Ok(Outcome::Refused);
         }
         let mut properties = CommitProperties::default()
+            .with_metadata([("stocklakeWriter".to_string(), super::writer_id().into())])
             .with_max_retries(COMMIT_RETRIES)
             .with_create_checkpoint(true)
             .with_cleanup_expired_logs(Some(false));

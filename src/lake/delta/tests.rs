@@ -235,7 +235,7 @@ async fn a_table_keeps_the_layout_of_its_first_commit() {
         "{loser}"
     );
     // Later opens get the same answer, and the log holds one layout only.
-    let symbol_first = winner.layout == by_symbol();
+    let symbol_first = winner.spec.partition_columns == ["symbol"];
     let other = if symbol_first { by_date } else { by_symbol() };
     let err = TicksTable::open_or_create(&url, &other).await.unwrap_err();
     assert!(

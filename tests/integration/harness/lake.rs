@@ -1,6 +1,7 @@
 //! Lakes of the tests: the sample lake (data/stocks.csv written with the library's lake
-//! generator), and reading a lake back with the `parquet` crate, independently of the consumer's
-//! code, down to the exactly-once check over Kafka offsets.
+//! generator), and reading a lake back through its Delta log (replayed here) with the `parquet`
+//! crate, independently of the consumer's code, down to the exactly-once check over Kafka
+//! offsets.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,19 +38,16 @@ pub fn lake_arg(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Every file below `dir` (none when it does not exist), sorted.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Every `.parquet` file below `dir` (committed or not), sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if p.extension().is_some_and(|x| x == "parquet") {
                 out.push(p);
             }
         }
@@ -58,28 +56,174 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The Parquet files below `dir`, sorted.
-pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = files_under(dir);
-    out.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
+/// What a Delta table's log says, replayed here from its JSON commits alone (independently of
+/// deltalake and of stocklake's code): the active data files and the `txn` versions.
+#[derive(Debug, Default)]
+pub struct DeltaLog {
+    /// Active files: path below the table folder (as the store names it) and its file.
+    pub files: Vec<(String, PathBuf)>,
+    /// `txn` versions by application id.
+    pub txns: HashMap<String, i64>,
+    /// The last version.
+    pub version: i64,
+}
+
+/// Replays `<table>/_delta_log/*.json` in version order (the table never cleans its log up in
+/// the tests, so the JSON commits are complete; checkpoints are not needed).
+pub fn delta_log(table: &Path) -> DeltaLog {
+    let log = table.join("_delta_log");
+    let commits: Vec<(String, String)> = std::fs::read_dir(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().into_string().unwrap();
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            (name, text)
+        })
+        .collect();
+    let (paths, txns, version) = replay(commits);
+    let mut out = DeltaLog {
+        txns,
+        version,
+        ..Default::default()
+    };
+    for rel in paths {
+        let file = rel
+            .split('/')
+            .fold(table.to_path_buf(), |p, part| p.join(part));
+        assert!(file.is_file(), "the log names {rel}, which is missing");
+        out.files.push((rel, file));
+    }
     out
 }
 
-/// Every row of `<lake>/ticks`, with partition values taken from the directory names.
+/// Replays a Delta log given as (file name, text) of its entries (other files are ignored):
+/// the active files' paths as the store names them (decoded from the log's URI form), the
+/// `txn` versions and the last version. Panics when a version is missing.
+pub fn replay(entries: Vec<(String, String)>) -> (Vec<String>, HashMap<String, i64>, i64) {
+    let mut commits: Vec<(i64, String)> = entries
+        .into_iter()
+        .filter_map(|(name, text)| Some((name.strip_suffix(".json")?.parse().ok()?, text)))
+        .collect();
+    commits.sort();
+    let mut active = std::collections::BTreeSet::new();
+    let mut txns = HashMap::new();
+    let mut version = -1;
+    for (v, text) in commits {
+        assert_eq!(v, version + 1, "commit {} is missing", version + 1);
+        version = v;
+        for line in text.lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = action.get("add") {
+                active.insert(add["path"].as_str().unwrap().to_string());
+            } else if let Some(rm) = action.get("remove") {
+                active.remove(rm["path"].as_str().unwrap());
+            } else if let Some(txn) = action.get("txn") {
+                txns.insert(
+                    txn["appId"].as_str().unwrap().to_string(),
+                    txn["version"].as_i64().unwrap(),
+                );
+            }
+        }
+    }
+    let paths = active
+        .into_iter()
+        .map(|uri| {
+            stocklake::lake::layout::percent_decode(&uri)
+                .unwrap_or_else(|| panic!("bad path in the log: {uri}"))
+        })
+        .collect();
+    (paths, txns, version)
+}
+
+/// The Kafka offsets a lake holds, by partition: the ticks table's `txn` versions (the last
+/// offset written) plus one, for `topic`. Claims of partitions never written (-1) give 0.
+pub fn lake_offsets(lake: &Path, topic: &str) -> HashMap<i32, i64> {
+    let prefix = format!("stocklake:{topic}:");
+    delta_log(&lake.join("ticks"))
+        .txns
+        .into_iter()
+        .filter_map(|(id, v)| Some((id.strip_prefix(&prefix)?.parse().ok()?, v + 1)))
+        .collect()
+}
+
+/// Every row of `<lake>/ticks` that the Delta log holds, with partition values taken from
+/// the directory names.
 pub fn read_lake(lake: &Path) -> Vec<Row> {
-    let table = lake.join("ticks");
     let mut rows = Vec::new();
-    for file in parquet_files(&table) {
-        let rel = file
-            .strip_prefix(&table)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+    for (rel, file) in delta_log(&lake.join("ticks")).files {
         let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
         rows.extend(read_parquet(bytes, &rel, &file));
     }
     rows
+}
+
+/// Every reject the `<lake>/rejects` Delta table holds (read with the `parquet` crate).
+pub fn read_rejects(lake: &Path) -> Vec<stocklake::lake::rejects::Reject> {
+    let mut out = Vec::new();
+    for (_, file) in delta_log(&lake.join("rejects")).files {
+        let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let b = batch.unwrap();
+            let text = |name: &str| {
+                b.column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .clone()
+            };
+            let ints = |name: &str| {
+                b.column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone()
+            };
+            let partition = b.column_by_name("partition").unwrap();
+            let partition = partition.as_any().downcast_ref::<Int32Array>().unwrap();
+            let (topic, reason, key, vt, vb, sha) = (
+                text("topic"),
+                text("reason"),
+                text("key_base64"),
+                text("value_text"),
+                text("value_base64"),
+                text("value_sha256"),
+            );
+            let (offset, bytes) = (ints("offset"), ints("value_bytes"));
+            let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+            for i in 0..b.num_rows() {
+                out.push(stocklake::lake::rejects::Reject {
+                    topic: topic.value(i).to_string(),
+                    partition: partition.value(i),
+                    offset: offset.value(i),
+                    reason: reason.value(i).to_string(),
+                    key_base64: opt(&key, i),
+                    value_text: opt(&vt, i),
+                    value_base64: opt(&vb, i),
+                    value_bytes: bytes.value(i) as u64,
+                    value_sha256: opt(&sha, i),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The active data files of `<lake>/ticks`, sorted.
+pub fn table_files(lake: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = delta_log(&lake.join("ticks"))
+        .files
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    files.sort();
+    files
 }
 
 /// The rows of one lake file; `rel` is its path below `ticks/` (`symbol=AAPL/part-….parquet`).

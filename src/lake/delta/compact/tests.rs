@@ -283,8 +283,32 @@ async fn compacted_files_keep_the_lake_parquet_profile() {
         paths[0].starts_with("dt=2020-01-01/part-compact-"),
         "{paths:?}"
     );
-    let bytes = std::fs::read(dir.path().join("ticks").join(&paths[0])).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+    let bytes = Bytes::from(std::fs::read(dir.path().join("ticks").join(&paths[0])).unwrap());
+    // Its Delta statistics are those of all its rows (min/max/nullCount for file skipping).
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let logged: serde_json::Value = serde_json::from_str(
+        &table
+            .snapshot()
+            .unwrap()
+            .log_data()
+            .iter()
+            .next()
+            .unwrap()
+            .stats()
+            .unwrap(),
+    )
+    .unwrap();
+    let whole: serde_json::Value =
+        serde_json::from_str(&super::super::stats::file_stats(&batches)).unwrap();
+    assert_eq!(logged, whole);
+    assert_eq!(logged["numRecords"], 60);
+    assert!(logged["minValues"]["event_time"].is_string(), "{logged}");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
     let meta = reader.metadata().clone();
     let schema = meta.file_metadata().schema_descr();
     let col = |name: &str| {
