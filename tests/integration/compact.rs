@@ -39,9 +39,17 @@ struct Seen {
     txns: HashMap<i32, i64>,
 }
 
+/// The (Kafka partition, offset) of each row of each file read so far: data files never change,
+/// so each is read once.
+type FileRows = HashMap<String, Vec<(i32, i64)>>;
+
 /// Reads the latest version through the Delta log: the active files (each read with the
-/// `parquet` crate, two columns) and the `txn` of each Kafka partition.
+/// `parquet` crate, two columns, unless `cache` has it) and the `txn` of each Kafka partition.
 async fn read_table(lake: &Path) -> Seen {
+    read_table_cached(lake, &mut FileRows::new()).await
+}
+
+async fn read_table_cached(lake: &Path, cache: &mut FileRows) -> Seen {
     let url = url::Url::from_directory_path(lake.join("ticks")).unwrap();
     let table = deltalake::open_table(url).await.unwrap();
     let version = table.version().unwrap() as u64;
@@ -66,23 +74,11 @@ async fn read_table(lake: &Path) -> Seen {
     for path in paths {
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         *files_per_dir.entry(dir).or_insert(0) += 1;
-        let file = std::fs::File::open(lake.join("ticks").join(&path))
-            .unwrap_or_else(|e| panic!("version {version}: active file {path}: {e}"));
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let schema = builder.parquet_schema();
-        let cols: Vec<usize> = (0..schema.num_columns())
-            .filter(|i| matches!(schema.column(*i).name(), "kafka_partition" | "kafka_offset"))
-            .collect();
-        let mask = ProjectionMask::leaves(schema, cols);
-        for batch in builder.with_projection(mask).build().unwrap() {
-            let b = batch.unwrap();
-            let kp = b.column_by_name("kafka_partition").unwrap();
-            let kp = kp.as_any().downcast_ref::<Int32Array>().unwrap();
-            let ko = b.column_by_name("kafka_offset").unwrap();
-            let ko = ko.as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..b.num_rows() {
-                offsets.entry(kp.value(i)).or_default().push(ko.value(i));
-            }
+        let rows = cache
+            .entry(path.clone())
+            .or_insert_with(|| read_offsets(&lake.join("ticks").join(&path), version));
+        for (p, o) in rows.iter() {
+            offsets.entry(*p).or_default().push(*o);
         }
     }
     Seen {
@@ -91,6 +87,30 @@ async fn read_table(lake: &Path) -> Seen {
         offsets,
         txns,
     }
+}
+
+/// The (Kafka partition, offset) of each row of one data file.
+fn read_offsets(file: &Path, version: u64) -> Vec<(i32, i64)> {
+    let f = std::fs::File::open(file)
+        .unwrap_or_else(|e| panic!("version {version}: active file {}: {e}", file.display()));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let schema = builder.parquet_schema();
+    let cols: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| matches!(schema.column(*i).name(), "kafka_partition" | "kafka_offset"))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, cols);
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build().unwrap() {
+        let b = batch.unwrap();
+        let kp = b.column_by_name("kafka_partition").unwrap();
+        let kp = kp.as_any().downcast_ref::<Int32Array>().unwrap();
+        let ko = b.column_by_name("kafka_offset").unwrap();
+        let ko = ko.as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            out.push((kp.value(i), ko.value(i)));
+        }
+    }
+    out
 }
 
 /// Every offset up to each partition's `txn` is there exactly once, and nothing beyond it.
@@ -113,12 +133,22 @@ fn assert_exactly_once(seen: &Seen) {
     }
 }
 
+/// Every file under the table folder except its log, relative to it, sorted.
 fn parquet_files_on_disk(table: &Path) -> Vec<String> {
-    let mut out: Vec<String> = crate::harness::lake::files_under(table)
-        .into_iter()
-        .filter(|p| !p.starts_with(table.join("_delta_log")))
-        .map(|p| p.strip_prefix(table).unwrap().to_str().unwrap().to_string())
-        .collect();
+    let mut out = Vec::new();
+    let mut stack = vec![table.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if !p.ends_with("_delta_log") {
+                    stack.push(p);
+                }
+            } else {
+                out.push(p.strip_prefix(table).unwrap().to_str().unwrap().to_string());
+            }
+        }
+    }
     out.sort();
     out
 }
@@ -148,7 +178,10 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         "20,000 files written in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let before = rt.block_on(read_table(&lake));
+    let mut cache = FileRows::new();
+    let started = Instant::now();
+    let before = rt.block_on(read_table_cached(&lake, &mut cache));
+    eprintln!("read in {:.1} s", started.elapsed().as_secs_f64());
     assert_exactly_once(&before);
     assert_eq!(before.files_per_dir.len(), SYMBOLS);
     assert!(before.files_per_dir.values().all(|n| *n == 40));
@@ -163,7 +196,7 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         "--retain",
         "1h",
         "--commit-every",
-        "1s",
+        "20s",
     ])
     .spawn();
     let compact = Arc::new(std::sync::Mutex::new(compact));
@@ -176,14 +209,14 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         while !writer_done.load(Ordering::Relaxed) || n < 3 {
             rt.block_on(writer.flush(&live, 2)).unwrap();
             n += 1;
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(Duration::from_secs(1));
         }
         (writer, n)
     });
     let mut checked = Vec::new();
     let status = loop {
         let t = Instant::now();
-        let seen = rt.block_on(read_table(&lake));
+        let seen = rt.block_on(read_table_cached(&lake, &mut cache));
         assert_exactly_once(&seen);
         eprintln!(
             "checked version {} ({} files) in {:.1} s",
@@ -217,7 +250,7 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         "no check saw a partly compacted table: {checked:?}"
     );
 
-    let after = rt.block_on(read_table(&lake));
+    let after = rt.block_on(read_table_cached(&lake, &mut cache));
     assert_exactly_once(&after);
     assert!(after.version > base);
     let sum: i64 = writer.next_offsets().values().sum();
@@ -252,7 +285,7 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
     .output_ok();
     let report = stdout(&out);
     eprintln!("{report}");
-    let last = rt.block_on(read_table(&lake));
+    let last = rt.block_on(read_table_cached(&lake, &mut cache));
     assert_exactly_once(&last);
     assert!(
         last.files_per_dir.values().all(|n| *n == 1),
@@ -323,4 +356,56 @@ fn compact_refuses_a_short_retain_and_a_missing_table_and_a_dry_run_changes_noth
     assert_eq!(parquet_files_on_disk(&table), files);
     let seen = rt.block_on(read_table(dir.path()));
     assert_eq!(seen.files_per_dir.values().sum::<usize>(), 12);
+}
+
+/// A real `stocklake consume --compact-every` on a live stream: compaction commits land between
+/// the consumer's flushes, and the lake holds every event exactly once.
+#[test]
+fn consume_compacts_in_the_background_and_keeps_every_event_once() {
+    use crate::harness::kafka::{
+        SESSION, background_stream, broker_with_topic, consume, partition_sizes,
+    };
+    use crate::harness::lake::{assert_exactly_once as exactly_once, delta_log, read_lake};
+    let (broker, topic) = broker_with_topic(3);
+    let bootstrap = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = background_stream(&bootstrap, &topic, 4_000, 400.0);
+    let out = consume(&bootstrap, &topic, &crate::harness::unique("g"), dir.path())
+        .args(SESSION)
+        .args([
+            "--flush-interval",
+            "200ms",
+            "--compact-every",
+            "2s",
+            "--compact-min-age",
+            "0s",
+            "--exit-when-idle",
+            "4s",
+        ])
+        .output();
+    assert_eq!(stream.join().unwrap(), 4_000);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("background compaction of"), "{log}");
+    exactly_once(
+        &read_lake(dir.path()),
+        &partition_sizes(&bootstrap, &topic, 3),
+    );
+    // Compaction commits are in the log, between the consumer's.
+    let table = dir.path().join("ticks");
+    let mut optimize = 0;
+    for e in std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if text.contains("\"operation\":\"OPTIMIZE\"") && text.contains("stocklake:compact") {
+            optimize += 1;
+        }
+    }
+    assert!(optimize >= 1, "no compaction commit in the log");
+    assert!(
+        delta_log(&table).files.len() < 60 * 4,
+        "the files were not compacted"
+    );
 }

@@ -403,9 +403,6 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
         .await
         .map_err(store_err(lake, &rel))?
         .size;
-    if lake.is_local() {
-        sync_local(lake, &rel)?;
-    }
     let now = chrono::Utc::now().timestamp_millis();
     Ok(Some(Rewritten {
         add: Add {
@@ -472,23 +469,37 @@ fn merge_stats(acc: Option<serde_json::Value>, next: String) -> serde_json::Valu
     acc
 }
 
-/// Flushes a file written on a local disk, and its folder, to the disk before it is committed.
-fn sync_local(lake: &Lake, rel: &str) -> Result<(), LakeError> {
+/// Flushes the files rewritten on a local disk, and their folders, to the disk before they are
+/// committed: on Linux one `syncfs` of the lake's file system, elsewhere each file and folder.
+fn sync_local(lake: &Lake, done: &[Rewritten]) -> Result<(), LakeError> {
     let Ok(root) = lake.url.to_file_path() else {
         return Ok(());
     };
-    let file = root.join(rel);
     let io = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| LakeError::Io { path, source }
     };
-    std::fs::File::open(&file)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&file))?;
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir)
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let _ = done;
+        let dir = std::fs::File::open(&root).map_err(io(&root))?;
+        // SAFETY: a valid, open file descriptor for the duration of the call.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(io(&root)(std::io::Error::last_os_error()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    for r in done {
+        let file = root.join(&r.add.path);
+        std::fs::File::open(&file)
             .and_then(|f| f.sync_all())
-            .map_err(io(dir))?;
+            .map_err(io(&file))?;
+        if let Some(dir) = file.parent() {
+            std::fs::File::open(dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io(dir))?;
+        }
     }
     Ok(())
 }
@@ -741,6 +752,12 @@ async fn run_plan(
         }
         let last = i + 1 == total || stopping;
         if !pending.is_empty() && (last || since.elapsed() >= opts.commit_every) {
+            if lake.is_local()
+                && let Err(e) = sync_local(lake, &pending)
+            {
+                discard(lake, &pending).await;
+                return Err(e);
+            }
             match commit(table, name, &pending, opts.target_size, true).await {
                 Ok(Outcome::Committed(v)) => {
                     for r in &pending {

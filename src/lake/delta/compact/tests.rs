@@ -190,6 +190,38 @@ fn files_on_disk(table_dir: &Path) -> Vec<String> {
     out
 }
 
+/// The active files by replaying the JSON commits as an independent reader would: adds minus
+/// removes, matched by the path text in the log (then URI-decoded).
+fn replayed_paths(table_dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(table_dir.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let mut active = std::collections::BTreeSet::new();
+    for n in names {
+        let text = std::fs::read_to_string(table_dir.join("_delta_log").join(n)).unwrap();
+        for line in text.lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = action.get("add") {
+                active.insert(add["path"].as_str().unwrap().to_string());
+            } else if let Some(rm) = action.get("remove") {
+                assert!(
+                    active.remove(rm["path"].as_str().unwrap()),
+                    "a remove of a path that is not active: {rm}"
+                );
+            }
+        }
+    }
+    let mut out: Vec<String> = active
+        .into_iter()
+        .map(|p| crate::lake::layout::percent_decode(&p).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
 const HOSTILE: &[&str] = &["AAPL", "A/B", "x y", "ünï", "%2F", "a=b#?", "BRK.B"];
 
 #[tokio::test]
@@ -231,6 +263,11 @@ async fn compaction_packs_each_partition_into_one_file_and_keeps_every_row_once(
     assert_eq!(
         active_paths(&table),
         files_on_disk(&dir.path().join("ticks"))
+    );
+    // The log's removes name the files as its adds do (hostile names too).
+    assert_eq!(
+        replayed_paths(&dir.path().join("ticks")),
+        active_paths(&table)
     );
 
     let after = query(
