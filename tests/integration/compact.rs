@@ -198,6 +198,8 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         "--commit-every",
         "20s",
     ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(dir.path().join("compact.log")).unwrap())
     .spawn();
     let compact = Arc::new(std::sync::Mutex::new(compact));
     let done = Arc::new(AtomicBool::new(false));
@@ -237,7 +239,8 @@ fn a_lake_of_20000_small_files_is_compacted_while_a_writer_commits() {
         .into_inner()
         .unwrap()
         .wait_with_output();
-    assert!(status.success(), "compact failed: {}", stderr(&out));
+    let log = std::fs::read_to_string(dir.path().join("compact.log")).unwrap();
+    assert!(status.success(), "compact failed: {log}");
     let report = stdout(&out);
     eprintln!("{report}\nchecked (version, files): {checked:?}");
     assert!(report.contains("files     20"), "{report}");
