@@ -171,6 +171,9 @@ struct Entry {
     remove: Remove,
 }
 
+/// A partition's values, sorted by column: the key files are grouped by.
+type PartitionKey = Vec<(String, Option<String>)>;
+
 /// Files to rewrite as one, all of one partition.
 #[derive(Debug, Clone)]
 struct Bin {
@@ -200,14 +203,12 @@ struct Plan {
 /// are left alone.
 fn plan(table: &DeltaTable, opts: &CompactOptions, now_ms: i64) -> Result<Plan, DeltaTableError> {
     let state = table.snapshot()?;
-    let mut partitions: BTreeMap<Vec<(String, Option<String>)>, Vec<Entry>> = BTreeMap::new();
-    let mut values: HashMap<Vec<(String, Option<String>)>, HashMap<String, Option<String>>> =
-        HashMap::new();
+    let mut partitions: BTreeMap<PartitionKey, Vec<Entry>> = BTreeMap::new();
+    let mut values: HashMap<PartitionKey, HashMap<String, Option<String>>> = HashMap::new();
     let mut out = Plan::default();
     for view in state.log_data().iter() {
         let map = view.partition_values_map();
-        let mut key: Vec<(String, Option<String>)> =
-            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut key: PartitionKey = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         key.sort();
         let size = view.size().max(0) as u64;
         out.files += 1;
@@ -625,7 +626,7 @@ async fn compact_handle(
     let mut report = CompactReport {
         table: name.clone(),
         dry_run: opts.dry_run,
-        version_before: table.version().unwrap_or_default() as u64,
+        version_before: table.version().unwrap_or_default(),
         ..Default::default()
     };
     let mut refusals = 0;
@@ -706,7 +707,7 @@ async fn compact_handle(
         .await
         .map_err(delta_err(&name))?;
     let state = table.snapshot().map_err(delta_err(&name))?;
-    report.version_after = table.version().unwrap_or_default() as u64;
+    report.version_after = table.version().unwrap_or_default();
     report.files_after = state.log_data().num_files() as u64;
     report.bytes_after = state
         .log_data()
@@ -790,9 +791,7 @@ async fn run_plan(
             }
         }
     }
-    Ok(Outcome::Committed(
-        table.version().unwrap_or_default() as u64
-    ))
+    Ok(Outcome::Committed(table.version().unwrap_or_default()))
 }
 
 /// Deletes rewritten files that will not be committed (best effort: the vacuum gets the rest).
