@@ -75,13 +75,46 @@ pub enum Command {
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
     /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun.
     Sync(SyncArgs),
-    /// Run SQL against the lake: -c text, -f files, folders of .sql files, or stdin.
+    /// Run SQL against the lake (its latest committed version, or --as-of): -c text, -f files,
+    /// folders of .sql files, or stdin.
     Sql(SqlArgs),
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
-    /// Run queries on the local engine and compare the results with saved Athena results
-    /// (offline). Exit status 0 when all agree, 1 when any disagrees or a side could not run.
+    /// Run queries on the local engine, at the table version each saved Athena result recorded,
+    /// and compare the results with them (offline). Exit status 0 when all agree, 1 when any
+    /// disagrees or a side could not run.
     Compare(CompareArgs),
+    /// Maintenance of a lake: `lake upgrade` converts a lake written by stocklake 0.1.
+    Lake(LakeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    #[command(subcommand)]
+    pub what: LakeWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeWhat {
+    /// Convert, in place, a lake written by stocklake 0.1 (Parquet files and _stocklake/offsets
+    /// records) into the Delta tables ticks/ and rejects/.
+    ///
+    /// Stop every consumer of the lake first, and start consumers of this version only after the
+    /// upgrade reported success (nothing can tell whether a consumer is running). A batch that
+    /// was being written is rolled back first; every committed data file is recorded in one
+    /// Delta commit where it lies (no data is copied), with the committed Kafka offsets as `txn`
+    /// versions, so consumers continue where they were; quarantined events become rows of the
+    /// rejects table. Then _stocklake/ and _rejects/ are removed. An interrupted upgrade is
+    /// finished by running it again; on a lake that is a Delta lake already it changes nothing.
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The lake: a folder, file:// URL or s3://bucket/prefix. Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
 }
 
 /// Which lake, which engine, and how results look.
@@ -103,6 +136,13 @@ pub struct QueryArgs {
     /// Print at most this many rows of each result.
     #[arg(long)]
     pub maxrows: Option<usize>,
+
+    /// Read this version of the lake's Delta tables instead of the latest: a table version
+    /// (42) or a time (RFC 3339, e.g. 2026-01-15T09:30:00Z, or a date: the last version
+    /// committed then). Local engine only (Athena cannot time travel). Default: every
+    /// statement reads the latest committed version at its start.
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<crate::lake::delta::read::AsOf>,
 
     #[command(flatten)]
     pub athena: AthenaArgs,
@@ -136,9 +176,12 @@ pub struct CompareArgs {
     #[arg(long, default_value = defaults::SAVED_RESULTS_DIR)]
     pub against: PathBuf,
 
-    /// Pin the local engine to the lake files last modified at or before this moment (RFC 3339,
-    /// e.g. 2026-01-15T09:30:00Z), or `saved` for the time each saved result's query ran.
-    #[arg(long, value_name = "TIME|saved", default_value = "now")]
+    /// Which version of the lake's Delta table the local engine reads: `saved` (the version
+    /// each saved result recorded while its Athena query ran, the later one if the table moved
+    /// meanwhile; the latest version for results that record none), `now` (the latest), a
+    /// table version (42) or a time (RFC 3339, e.g. 2026-01-15T09:30:00Z: the last version
+    /// committed then).
+    #[arg(long, value_name = "saved|now|VERSION|TIME", default_value = defaults::COMPARE_AS_OF)]
     pub as_of: crate::compare::run::AsOf,
 
     /// Lake root: a folder, file:// or s3://bucket/prefix URL. Default: the settings file's

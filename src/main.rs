@@ -39,6 +39,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Sql(args) => cmd::sql::run(&settings, args, quiet),
         Command::Repl(args) => cmd::repl::run(&settings, args, quiet),
         Command::Compare(args) => cmd::compare::run(&settings, args),
+        Command::Lake(args) => cmd::lake::run(&settings, args, quiet),
     }
 }
 

@@ -18,6 +18,7 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
     // Two workers: one encodes a flush while the other does the lake I/O.
     let rt = super::runtime(Some(2))?;
     let lake = rt.block_on(Lake::open(&lake_url))?;
+    rt.block_on(crate::lake::upgrade::refuse_0_1_lake(&lake))?;
     let consumer = LakeConsumer::new(
         &kafka,
         lake.clone(),

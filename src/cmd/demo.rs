@@ -53,6 +53,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
     // 3. Consume into the lake.
     let rt = super::runtime(None)?;
     let lake = rt.block_on(Lake::open(&args.lake))?;
+    rt.block_on(crate::lake::upgrade::refuse_0_1_lake(&lake))?;
     say(consume_all(&kafka, &lake, total, &rt)?);
 
     // 4. Every saved query.

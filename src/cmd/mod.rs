@@ -12,6 +12,7 @@ pub mod compact;
 pub mod compare;
 pub mod consume;
 pub mod demo;
+pub mod lake;
 pub mod produce;
 pub mod repl;
 pub mod sql;

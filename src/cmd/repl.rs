@@ -16,6 +16,7 @@ pub fn run(settings: &Settings, args: &ReplArgs, quiet: bool) -> Result<(), Erro
         history: settings::history_file(args.history.as_ref()),
         athena: settings.athena(&q.athena),
         tolerance: settings::tolerance(&q.tolerance),
+        as_of: settings::as_of(q)?,
     };
     run_with(opts, quiet)
 }
@@ -40,6 +41,7 @@ pub fn run_on(lake: &str, quiet: bool) -> Result<(), Error> {
         history: settings::history_file(None),
         athena: settings.athena(&crate::cli::AthenaArgs::default()),
         tolerance: crate::compare::Tolerance::default(),
+        as_of: None,
     };
     run_with(opts, quiet)
 }

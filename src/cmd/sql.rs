@@ -63,6 +63,7 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
         tolerance: settings::tolerance(&q.tolerance),
         cancel: crate::signal::stop_flag(),
     };
+    let as_of = settings::as_of(q)?;
     let titled = sources.len() > 1 && !quiet;
     let rt = super::runtime(None)?;
     rt.block_on(async {
@@ -73,6 +74,7 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
             super::spinner(quiet),
         )
         .await?;
+        engine.set_as_of(as_of).await?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if let Engine::Both(local, athena) = &engine {

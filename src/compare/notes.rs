@@ -1,5 +1,5 @@
 //! The notes of a comparison: what a reader should know beyond the differences (types inferred
-//! from the values, a local lake that changed after the Athena query ran).
+//! from the values, the table versions each side read).
 
 use super::types::SideFacts;
 
@@ -18,26 +18,47 @@ pub(super) fn notes(left: &SideFacts, right: &SideFacts) -> Vec<String> {
     notes
 }
 
-/// When the local side saw files newer than the Athena query, say so and offer `--as-of`.
+/// Which table versions the two sides read: the table moving while Athena ran, sides that read
+/// different versions, or (for a result that records no version) a local version committed
+/// after the Athena query ran, with the `--as-of` that pins the local engine to that moment.
 fn lake_notes(a: &SideFacts, b: &SideFacts) -> Vec<String> {
     let mut notes = Vec::new();
     for (local, remote) in [(a, b), (b, a)] {
-        let (Some(lake), Some(ran_at)) = (&local.lake, &remote.ran_at) else {
+        let Some(lake) = &local.lake else {
+            continue;
+        };
+        if let Some(v) = remote.table_versions {
+            if v.moved() {
+                notes.push(format!(
+                    "the table moved during the {} query: version {} just before it started, {} \
+                     just after it ended; {} read version {}",
+                    remote.label, v.before, v.after, local.label, lake.version
+                ));
+            } else if lake.version != v.before {
+                notes.push(format!(
+                    "{} read version {} of the table, the {} query ran on version {}: the \
+                     engines read different data",
+                    local.label, lake.version, remote.label, v.before
+                ));
+            }
+            continue;
+        }
+        let Some(ran_at) = &remote.ran_at else {
             continue;
         };
         let Ok(t) = chrono::DateTime::parse_from_rfc3339(ran_at) else {
             continue;
         };
-        let newer = lake.files_modified_after(t.with_timezone(&chrono::Utc));
-        if newer > 0 && lake.as_of.is_none() {
+        let t = t.with_timezone(&chrono::Utc);
+        if lake.committed_after(t) && lake.as_of.is_none() {
             notes.push(format!(
-                "{} saw {newer} file(s) written after the {} query ran ({ran_at}): the engines may \
-                 have read different data; pin the local engine to the files of that moment with \
-                 --as-of {}",
+                "{} read version {} of the table, committed after the {} query ran ({ran_at}), \
+                 which records no table version: the engines may have read different data; pin \
+                 the local engine to that moment with --as-of {}",
                 local.label,
+                lake.version,
                 remote.label,
-                t.with_timezone(&chrono::Utc)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
     }

@@ -191,6 +191,7 @@ pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), SavedError> {
         ran_at: meta.map(|m| m.submitted_at.clone()),
         source: Some(path.display().to_string()),
         lake: None,
+        table_versions: meta.and_then(|m| m.table_versions),
         types_inferred: inferred,
     };
     let output = QueryOutput {
@@ -201,6 +202,7 @@ pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), SavedError> {
             elapsed: std::time::Duration::from_millis(meta.map_or(0, |m| m.elapsed_ms)),
             query_id: facts.query_id.clone(),
             bytes_scanned: meta.map(|m| m.bytes_scanned),
+            table_versions: facts.table_versions,
         },
     };
     Ok((output, facts))

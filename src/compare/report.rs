@@ -28,6 +28,9 @@ fn side_line(out: &mut String, s: &super::SideSummary) {
     if let Some(src) = &f.source {
         let _ = write!(out, "; from {src}");
     }
+    if let Some(v) = &f.table_versions {
+        let _ = write!(out, "; table {v} around the query");
+    }
     if let Some(lake) = &f.lake {
         let _ = write!(out, "; lake {}", lake.describe());
     }

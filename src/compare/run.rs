@@ -1,5 +1,6 @@
-//! Comparisons that run queries: a statement on both engines at once, or the local engine
-//! against a saved Athena result; each side's lake state and run time go into the report.
+//! Comparisons that run queries: a statement on Athena and then on the local engine at the
+//! table version Athena saw, or the local engine against a saved Athena result (at the version
+//! it records); each side's table version, lake state and run time go into the report.
 
 use std::sync::atomic::AtomicBool;
 
@@ -7,6 +8,7 @@ use super::offline::{self, Against};
 use super::{CompareError, Comparison, Side, SideFacts, Tolerance, compare, orders_output};
 use crate::engine::athena::AthenaEngine;
 use crate::engine::{EngineError, LocalEngine, QueryOutput};
+use crate::lake::delta::read::AsOf as TableAsOf;
 
 fn failed(what: &str, side: &str, e: EngineError) -> CompareError {
     CompareError::SideFailed {
@@ -16,14 +18,16 @@ fn failed(what: &str, side: &str, e: EngineError) -> CompareError {
     }
 }
 
-/// Runs `sql` on the local engine (until done or `cancel`) and reads the lake state it saw.
+/// Runs `sql` on the local engine at `at` (None: the latest version, or the session's pin),
+/// until done or `cancel`, and reads the state of the table it read.
 async fn run_local(
     local: &LocalEngine,
     what: &str,
     sql: &str,
+    at: Option<TableAsOf>,
     cancel: &AtomicBool,
 ) -> Result<(QueryOutput, SideFacts), CompareError> {
-    let out = crate::engine::cancellable(local.query(sql), cancel, "local")
+    let out = crate::engine::cancellable(local.query_at(sql, at), cancel, "local")
         .await
         .map_err(|e| failed(what, "local", e))?;
     let lake = match local.lake_state().await {
@@ -43,8 +47,12 @@ async fn run_local(
     Ok((out, facts))
 }
 
-/// Runs `sql` on both engines at once (until done or `cancel`) and compares the results; also
-/// returns the local result.
+/// Runs `sql` on Athena (until done or `cancel`), then on the local engine at the table version
+/// Athena saw, and compares the results; also returns the local result. Athena cannot be pinned,
+/// so its engine records the latest version just before the query started and just after it
+/// ended: the local side reads that version when they are equal, else the later one (and the
+/// report says the table moved, between which versions). When the versions cannot be read, the
+/// local side reads the latest version.
 pub async fn run_both(
     local: &LocalEngine,
     athena: &AthenaEngine,
@@ -54,17 +62,19 @@ pub async fn run_both(
     cancel: &AtomicBool,
 ) -> Result<(Comparison, QueryOutput), CompareError> {
     let submitted = chrono::Utc::now();
-    let (l, a) = tokio::join!(
-        run_local(local, what, sql, cancel),
-        athena.query(sql, cancel)
-    );
-    let (lout, lfacts) = l?;
-    let aout = a.map_err(|e| failed(what, "athena", e))?;
+    let aout = athena
+        .query(sql, cancel)
+        .await
+        .map_err(|e| failed(what, "athena", e))?;
+    let versions = aout.info.table_versions;
+    let at = versions.map(|v| TableAsOf::Version(v.after));
+    let (lout, lfacts) = run_local(local, what, sql, at, cancel).await?;
     let afacts = SideFacts {
         label: "athena".into(),
         engine: "athena".into(),
         query_id: aout.info.query_id.clone(),
         ran_at: Some(submitted.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        table_versions: versions,
         ..SideFacts::default()
     };
     let c = compare(
@@ -83,14 +93,15 @@ pub async fn run_both(
     Ok((c, lout))
 }
 
-/// How the local engine is pinned for an offline comparison.
+/// Which table version the local engine reads in an offline comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
-    /// The lake as it is now.
+    /// The latest version.
     Now,
-    /// Files last modified at or before this moment.
-    At(chrono::DateTime<chrono::Utc>),
-    /// Each saved result's own run time.
+    /// A version, or the last version committed at or before a moment.
+    At(TableAsOf),
+    /// The version each saved result records (the later one when the table moved during the
+    /// query); the latest version for a result that records none.
     Saved,
 }
 
@@ -100,11 +111,10 @@ impl std::str::FromStr for AsOf {
         match s {
             "now" => Ok(AsOf::Now),
             "saved" => Ok(AsOf::Saved),
-            t => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| AsOf::At(t.with_timezone(&chrono::Utc)))
-                .map_err(|e| {
-                    format!("--as-of {t:?}: expected an RFC 3339 time, `saved` or `now`: {e}")
-                }),
+            other => other
+                .parse::<TableAsOf>()
+                .map(AsOf::At)
+                .map_err(|e| format!("{e}, `saved` or `now`")),
         }
     }
 }
@@ -130,32 +140,13 @@ pub async fn against_saved(
     let (saved, sfacts) = offline::load(entry)?;
     let pin = match as_of {
         AsOf::Now => None,
-        AsOf::At(t) => Some(t),
-        AsOf::Saved => {
-            let t = sfacts
-                .ran_at
-                .as_deref()
-                .ok_or_else(|| CompareError::SideFailed {
-                    what: name.to_string(),
-                    side: "athena".into(),
-                    message: format!(
-                        "--as-of saved: {} does not say when its query ran",
-                        entry.csv.display()
-                    ),
-                })?;
-            let t =
-                chrono::DateTime::parse_from_rfc3339(t).map_err(|e| CompareError::SideFailed {
-                    what: name.to_string(),
-                    side: "athena".into(),
-                    message: format!("{}: submitted_at {t:?}: {e}", entry.csv.display()),
-                })?;
-            Some(t.with_timezone(&chrono::Utc))
-        }
+        AsOf::At(a) => Some(a),
+        AsOf::Saved => sfacts.table_versions.map(|v| TableAsOf::Version(v.after)),
     };
-    let local = LocalEngine::open_as_of(lake, pin)
+    let local = LocalEngine::open(lake)
         .await
         .map_err(|e| failed(name, "local", e))?;
-    let (lout, lfacts) = run_local(&local, name, sql, cancel).await?;
+    let (lout, lfacts) = run_local(&local, name, sql, pin, cancel).await?;
     Ok(compare(
         name,
         &Side {

@@ -24,9 +24,13 @@ pub struct SideFacts {
     /// The file a saved result was read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// The lake files and committed offsets the local engine saw.
+    /// The table version, files and committed offsets the local engine read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lake: Option<LakeState>,
+    /// Athena: the ticks table's latest versions just before the query started and just
+    /// after it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_versions: Option<crate::engine::TableVersions>,
     /// Column types were guessed from the values (a CSV without metadata).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub types_inferred: bool,

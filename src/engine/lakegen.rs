@@ -1,71 +1,105 @@
-//! Lakes written straight to Parquet, without Kafka, in the layout `consume` writes: for tests
+//! Lakes written straight to a Delta table, without Kafka, in the layout `consume` writes: data
+//! files encoded with the lake's writer profile and put through [`Lake::put`], recorded by
+//! [`TicksTable::commit`] a few files per commit with their statistics, and a `txn` for Kafka
+//! partition 0. For tests
 //! (the sample lake) and benchmarks (synthetic lakes). Local folders only.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-
-use crate::lake::layout::{LAYOUT_FILE, TABLE_DIR, file_name};
-use crate::lake::{LakeError, TableLayout};
+use crate::lake::delta::stats::file_stats;
+use crate::lake::delta::{AppTxn, DataFile, TicksTable, app_id, partition_values, ticks_url};
+use crate::lake::layout::{TABLE_DIR, file_name};
+use crate::lake::writer::encode;
+use crate::lake::{Lake, LakeError, TableLayout};
 use crate::tick::{Tick, TickBatchBuilder};
 
-/// Writes ticks into lake files.
+/// Files per commit unless [`LakeGen::with_files_per_commit`] says otherwise.
+const FILES_PER_COMMIT: usize = 100;
+
+/// The topic the generated rows claim to come from (their `txn` is `stocklake:ticks:0`).
+const TOPIC: &str = "ticks";
+
+/// One partition's rows not yet written: the builder, its first offset, and a tick of it (for
+/// the partition values).
+struct Open {
+    builder: TickBatchBuilder,
+    first_offset: i64,
+    symbol: String,
+    event_time: i64,
+}
+
+/// Writes ticks into a lake's Delta table.
 pub struct LakeGen {
-    root: PathBuf,
+    lake: Lake,
+    table: TicksTable,
     layout: TableLayout,
     rows_per_file: usize,
+    files_per_commit: usize,
     /// The "Kafka offset" of the next tick (file names derive from it, as consume's do).
     next_offset: i64,
-    open: BTreeMap<String, (TickBatchBuilder, i64)>,
+    open: BTreeMap<String, Open>,
+    /// Files written and not yet committed.
+    pending: Vec<DataFile>,
     files: u64,
     rows: u64,
+    commits: u64,
+}
+
+/// Blocks on `work` from sync code, inside or outside a Tokio runtime: on a scoped thread with a
+/// runtime of its own.
+fn block_on<T: Send>(work: impl Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a Tokio runtime")
+                .block_on(work)
+        })
+        .join()
+        .expect("the lake generator's thread panicked")
+    })
 }
 
 impl LakeGen {
-    /// A writer into the lake at `root`. Saves `layout` as the table layout unless the lake
-    /// already has one (then that one must be equal). `first_offset` keeps file names of a later
-    /// append apart from earlier ones.
+    /// A writer into the lake at `root`. Creates the ticks table with `layout` unless the lake
+    /// already has one (then its layout must be equal). `first_offset` keeps file names of a
+    /// later append apart from earlier ones.
     pub fn new(
         root: &Path,
         layout: TableLayout,
         first_offset: i64,
         rows_per_file: usize,
     ) -> Result<Self, LakeError> {
-        let layout_path = root.join(LAYOUT_FILE);
-        match std::fs::read(&layout_path) {
-            Ok(bytes) => {
-                let existing: TableLayout =
-                    serde_json::from_slice(&bytes).map_err(|e| LakeError::Data {
-                        location: layout_path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-                if existing != layout {
-                    return Err(LakeError::Data {
-                        location: layout_path.display().to_string(),
-                        message: format!("the lake is partitioned as {existing:?}, not {layout:?}"),
-                    });
-                }
-            }
-            Err(_) => {
-                let dir = layout_path.parent().unwrap_or(root);
-                std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-                let json = serde_json::to_vec_pretty(&layout).expect("layout serialises");
-                std::fs::write(&layout_path, json).map_err(|source| io(&layout_path, source))?;
-            }
-        }
+        let location = root.to_str().ok_or_else(|| LakeError::Url {
+            url: root.display().to_string(),
+            message: "not UTF-8".into(),
+        })?;
+        let (lake, table) = block_on(async {
+            let lake = Lake::open(location).await?;
+            let table = TicksTable::open_or_create(&ticks_url(location)?, &layout).await?;
+            Ok::<_, LakeError>((lake, table))
+        })?;
         Ok(LakeGen {
-            root: root.to_path_buf(),
+            lake,
+            table,
             layout,
             rows_per_file: rows_per_file.max(1),
+            files_per_commit: FILES_PER_COMMIT,
             next_offset: first_offset,
             open: BTreeMap::new(),
+            pending: Vec::new(),
             files: 0,
             rows: 0,
+            commits: 0,
         })
+    }
+
+    /// Commits every `n` files (the last commit may hold fewer).
+    pub fn with_files_per_commit(mut self, n: usize) -> Self {
+        self.files_per_commit = n.max(1);
+        self
     }
 
     /// Adds one tick; a partition's file is written when it holds `rows_per_file` rows.
@@ -75,24 +109,26 @@ impl LakeGen {
         self.next_offset += 1;
         let with_symbol = self.layout.symbol_in_file();
         let cap = self.rows_per_file.min(65_536);
-        let (builder, _) = self
-            .open
-            .entry(dir.clone())
-            .or_insert_with(|| (TickBatchBuilder::new(with_symbol, cap), offset));
-        builder.push(tick, 0, offset);
-        if builder.len() >= self.rows_per_file {
+        let open = self.open.entry(dir.clone()).or_insert_with(|| Open {
+            builder: TickBatchBuilder::new(with_symbol, cap),
+            first_offset: offset,
+            symbol: tick.symbol.clone(),
+            event_time: tick.event_time,
+        });
+        open.builder.push(tick, 0, offset);
+        if open.builder.len() >= self.rows_per_file {
             self.flush_one(&dir)?;
         }
         Ok(())
     }
 
-    /// Writes every partition's pending rows.
+    /// Writes every partition's pending rows and commits them.
     pub fn flush(&mut self) -> Result<(), LakeError> {
         let dirs: Vec<String> = self.open.keys().cloned().collect();
         for dir in dirs {
             self.flush_one(&dir)?;
         }
-        Ok(())
+        self.commit()
     }
 
     /// Flushes and returns (files written, rows written, next offset).
@@ -101,47 +137,62 @@ impl LakeGen {
         Ok((self.files, self.rows, self.next_offset))
     }
 
+    /// The commits made so far.
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// Writes one partition's rows as a data file (not yet committed).
     fn flush_one(&mut self, dir: &str) -> Result<(), LakeError> {
-        let Some((mut builder, first_offset)) = self.open.remove(dir) else {
+        let Some(mut open) = self.open.remove(dir) else {
             return Ok(());
         };
-        if builder.is_empty() {
+        if open.builder.is_empty() {
             return Ok(());
         }
-        let batch = builder.finish();
-        let folder = self.root.join(TABLE_DIR).join(dir);
-        std::fs::create_dir_all(&folder).map_err(|source| io(&folder, source))?;
-        let path = folder.join(file_name("ticks", 0, first_offset));
-        let tmp = folder.join(format!(".{}.tmp", file_name("ticks", 0, first_offset)));
-        let file = File::create(&tmp).map_err(|source| io(&tmp, source))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        let data_err = |e: parquet::errors::ParquetError| LakeError::Data {
-            location: tmp.display().to_string(),
+        let batch = open.builder.finish();
+        let path = format!("{dir}/{}", file_name(TOPIC, 0, open.first_offset));
+        let rel = format!("{TABLE_DIR}/{path}");
+        let bytes = encode(std::slice::from_ref(&batch)).map_err(|e| LakeError::Parquet {
+            key: self.lake.display(&rel),
             message: e.to_string(),
-        };
-        let mut writer =
-            ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(data_err)?;
-        writer.write(&batch).map_err(data_err)?;
-        writer.close().map_err(data_err)?;
-        // Rename into place, so a reader never sees half a file.
-        std::fs::rename(&tmp, &path).map_err(|source| io(&path, source))?;
+        })?;
+        let size = bytes.len() as u64;
+        block_on(self.lake.put(&rel, bytes))?;
+        self.pending.push(DataFile {
+            path,
+            size,
+            partition_values: partition_values(&self.layout, &open.symbol, open.event_time),
+            rows: batch.num_rows() as u64,
+            stats: Some(file_stats(std::slice::from_ref(&batch))),
+        });
         self.files += 1;
         self.rows += batch.num_rows() as u64;
+        if self.pending.len() >= self.files_per_commit {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Records the files written since the last commit in one commit.
+    fn commit(&mut self) -> Result<(), LakeError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let txn = AppTxn {
+            app_id: app_id(TOPIC, 0),
+            version: self.next_offset - 1,
+        };
+        let (table, pending) = (&mut self.table, &self.pending);
+        block_on(table.commit(pending, std::slice::from_ref(&txn)))?;
+        self.pending.clear();
+        self.commits += 1;
         Ok(())
     }
 }
 
-fn io(path: &Path, source: std::io::Error) -> LakeError {
-    LakeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Writes `ticks` as a lake at `root` (one file per partition unless a partition exceeds
-/// `rows_per_file`). Returns (files, rows).
+/// `rows_per_file`), all in one commit. Returns (files, rows).
 pub fn write_lake(
     root: &Path,
     layout: TableLayout,
@@ -156,12 +207,21 @@ pub fn write_lake(
     Ok((files, rows))
 }
 
-/// The sample lake: `csv` (e.g. data/stocks.csv) loaded and written with the default layout.
+/// The sample lake: `csv` (e.g. data/stocks.csv) loaded and written with the default layout,
+/// one commit per symbol in name order (version 0 creates the table, version `i` adds the
+/// `i`-th symbol's file).
 pub fn write_sample_lake(
     csv: &Path,
     root: &Path,
 ) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
     let (ticks, _) =
         crate::source::load_csv_files(&[csv.to_path_buf()], &crate::source::CsvOptions::default())?;
-    Ok(write_lake(root, TableLayout::default(), ticks, 1_000_000)?)
+    let mut lake_gen =
+        LakeGen::new(root, TableLayout::default(), 0, 1_000_000)?.with_files_per_commit(1);
+    for t in &ticks {
+        lake_gen.push(t)?;
+    }
+    // The files are written (and each committed) in partition folder order: symbol names.
+    let (files, rows, _) = lake_gen.finish()?;
+    Ok((files, rows))
 }

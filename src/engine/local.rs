@@ -1,41 +1,57 @@
-//! The local engine: the lake registered as `stocklake.ticks` in an embedded DataFusion context,
-//! with the partition columns declared from the lake's `table.json`, NULLs ordered as Athena
-//! (Trino) orders them, and no cached file listing, so new files show up in the next query.
+//! The local engine: the lake's Delta tables registered as `stocklake.ticks` (and
+//! `stocklake.rejects` when the lake has that table) in an embedded DataFusion context, through
+//! deltalake's provider. Each query reads one committed version: the latest at its start (the
+//! table is refreshed first, which costs one log listing when nothing changed), or the version
+//! the session or the caller pins (`--as-of`); files not in that version's log are never read.
+//! NULLs are ordered as Athena (Trino) orders them.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::DeltaTable;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use url::Url;
 
-use super::{EngineError, QueryInfo, QueryOutput};
-use crate::lake::layout::{LAYOUT_FILE, TABLE_DIR};
-use crate::lake::{TableLayout, lake_location};
+use super::{EngineError, QueryInfo, QueryOutput, TableVersions};
+use crate::lake::TableLayout;
+use crate::lake::delta::read::{self, AsOf};
+use crate::lake::delta::{rejects_url, ticks_url};
 
 /// The database (DataFusion schema) and table names, the same as the Glue catalog's.
 pub const DATABASE: &str = "stocklake";
 pub const TABLE: &str = "ticks";
+/// The quarantined events' table.
+pub const REJECTS_TABLE: &str = "rejects";
 
 const ENGINE: &str = "local";
+
+/// The tables behind the registered names, and which versions are registered.
+struct Tables {
+    /// The latest version, refreshed before each query that is not pinned.
+    latest: DeltaTable,
+    latest_rejects: Option<DeltaTable>,
+    /// The session's pin (`--as-of`, `\as-of`).
+    pin: Option<AsOf>,
+    /// The tables loaded for the last pin asked for.
+    pinned: Option<(AsOf, DeltaTable, Option<DeltaTable>)>,
+    /// The (ticks, rejects) versions whose providers are registered.
+    registered: Option<(u64, Option<u64>)>,
+    /// The ticks table the last query read, and the pin it was read under.
+    last: Option<(DeltaTable, Option<AsOf>)>,
+}
 
 /// A DataFusion session over one lake.
 pub struct LocalEngine {
     ctx: SessionContext,
     lake: Url,
+    ticks_url: Url,
+    rejects_url: Url,
     layout: TableLayout,
     schema: SchemaRef,
-    store: Arc<dyn object_store::ObjectStore>,
-    prefix: object_store::path::Path,
-    as_of: Option<chrono::DateTime<chrono::Utc>>,
+    tables: tokio::sync::Mutex<Tables>,
 }
 
 fn setup(message: impl std::fmt::Display) -> EngineError {
@@ -45,6 +61,11 @@ fn setup(message: impl std::fmt::Display) -> EngineError {
     }
 }
 
+/// A lake error, with its causes.
+fn lake_err(e: crate::lake::LakeError) -> EngineError {
+    setup(crate::report::chain(&e))
+}
+
 fn query_err(e: datafusion::error::DataFusionError) -> EngineError {
     EngineError::Query {
         engine: ENGINE,
@@ -52,46 +73,38 @@ fn query_err(e: datafusion::error::DataFusionError) -> EngineError {
     }
 }
 
+/// deltalake's provider for the version `table` holds, over its loaded file list (no log
+/// replay per query), partition values as plain columns (not dictionaries), the session's
+/// Parquet settings; the table's object store registered in `ctx` for its scans.
+fn provider(
+    ctx: &SessionContext,
+    table: &DeltaTable,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>, EngineError> {
+    let failed = |e: &dyn std::fmt::Display| setup(format!("{}: {e}", table.table_url()));
+    let state = table.snapshot().map_err(|e| failed(&e))?;
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| failed(&e))?;
+    let config = DeltaScanConfig::new_from_session(&ctx.state()).with_wrap_partition_values(false);
+    let scan = DeltaScanNext::new(state.snapshot().clone(), config).map_err(|e| failed(&e))?;
+    Ok(Arc::new(scan))
+}
+
 impl LocalEngine {
-    /// Opens the lake at `lake_url` (folder, `file://` or `s3://`) and registers its table.
+    /// Opens the lake at `lake_url` (folder, `file://` or `s3://`) and registers its tables, at
+    /// their latest versions. A lake without a ticks Delta table is an error naming the place.
     pub async fn open(lake_url: &str) -> Result<Self, EngineError> {
-        Self::open_as_of(lake_url, None).await
+        Self::open_at(lake_url, None).await
     }
 
-    /// Like [`LocalEngine::open`]; with `as_of`, the table holds only the files last modified
-    /// at or before that moment (to see the lake as an Athena query that ran then saw it).
-    pub async fn open_as_of(
-        lake_url: &str,
-        as_of: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Self, EngineError> {
-        let (prefix, lake) = lake_location(lake_url).map_err(setup)?;
-        let store: Arc<dyn object_store::ObjectStore> = match lake.host_str() {
-            // The S3 client of `consume` and `catalog`: aws-config's chain (environment,
-            // profiles, SSO, instance roles) and its endpoint (AWS_ENDPOINT_URL).
-            Some(bucket) if lake.scheme() != "file" => {
-                crate::aws::s3_store(&crate::aws::sdk_config().await, bucket).map_err(setup)?
-            }
-            _ => Arc::new(object_store::local::LocalFileSystem::new()),
-        };
-        if let Ok(dir) = lake.to_file_path()
-            && !dir.is_dir()
-        {
-            return Err(setup(format!(
-                "lake folder {} does not exist (run `stocklake consume` first, or pass --lake)",
-                dir.display()
-            )));
-        }
-        let layout_path = prefix.clone().join("_stocklake").join("table.json");
-        debug_assert_eq!(LAYOUT_FILE, "_stocklake/table.json");
-        let layout = match store.get(&layout_path).await {
-            Ok(got) => {
-                let bytes = got.bytes().await.map_err(setup)?;
-                serde_json::from_slice::<TableLayout>(&bytes)
-                    .map_err(|e| setup(format!("{lake}{LAYOUT_FILE}: {e}")))?
-            }
-            Err(object_store::Error::NotFound { .. }) => TableLayout::default(),
-            Err(e) => return Err(setup(format!("{lake}{LAYOUT_FILE}: {e}"))),
-        };
+    /// Like [`LocalEngine::open`], with the session pinned to `as_of` (see
+    /// [`LocalEngine::set_as_of`]).
+    pub async fn open_at(lake_url: &str, as_of: Option<AsOf>) -> Result<Self, EngineError> {
+        let (_, lake) = crate::lake::lake_location(lake_url).map_err(lake_err)?;
+        let ticks_url = ticks_url(lake_url).map_err(lake_err)?;
+        let rejects_url = rejects_url(lake_url).map_err(lake_err)?;
+        let latest = read::open(&ticks_url, None).await.map_err(lake_err)?;
+        let layout = read::layout(&latest).map_err(lake_err)?;
 
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -99,56 +112,160 @@ impl LocalEngine {
             .with_create_default_catalog_and_schema(true);
         // Trino puts NULLs last whatever the direction; DataFusion's default follows Postgres.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
-        // No list-files cache: its entries never expire, and new files must be seen.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_object_list_cache_limit(0)
-            .build_arc()
-            .map_err(setup)?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let table_store: Arc<dyn object_store::ObjectStore> = match as_of {
-            Some(t) => Arc::new(super::lakestate::AsOfStore::new(store.clone(), t)),
-            None => store.clone(),
-        };
-        if lake.scheme() != "file" || as_of.is_some() {
-            let base =
-                Url::parse(&format!("{}://{}", lake.scheme(), lake.authority())).map_err(setup)?;
-            ctx.register_object_store(&base, table_store);
-        }
-
-        let table_url = ListingTableUrl::parse(format!("{lake}{TABLE_DIR}/")).map_err(setup)?;
-        let partition_cols = layout
-            .partition_by
-            .iter()
-            .map(|k| (k.column().to_string(), k.arrow_type()))
-            .collect();
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partition_cols);
-        let file_schema = crate::tick::file_schema(layout.symbol_in_file());
-        let table_config = ListingTableConfig::new(table_url)
-            .with_listing_options(options)
-            .with_schema(file_schema);
-        let table = ListingTable::try_new(table_config).map_err(setup)?;
-        let schema = table.schema();
-        ctx.register_table(format!("{DATABASE}.{TABLE}").as_str(), Arc::new(table))
-            .map_err(setup)?;
-        Ok(LocalEngine {
+        let ctx = SessionContext::new_with_config(config);
+        let schema = provider(&ctx, &latest)?.schema();
+        let engine = LocalEngine {
             ctx,
             lake,
+            ticks_url,
+            rejects_url,
             layout,
             schema,
-            store,
-            prefix,
-            as_of,
-        })
+            tables: tokio::sync::Mutex::new(Tables {
+                latest,
+                latest_rejects: None,
+                pin: None,
+                pinned: None,
+                registered: None,
+                last: None,
+            }),
+        };
+        engine.set_as_of(as_of).await?;
+        {
+            let mut tables = engine.tables.lock().await;
+            engine.prepare(&mut tables, None).await?;
+        }
+        Ok(engine)
     }
 
-    /// Runs one statement and collects its rows.
+    /// Pins every later query of this session to `as_of` (a version, or the last version
+    /// committed at or before a moment), or back to the latest version with None. Returns the
+    /// version pinned.
+    pub async fn set_as_of(&self, as_of: Option<AsOf>) -> Result<Option<u64>, EngineError> {
+        let mut tables = self.tables.lock().await;
+        let Some(pin) = as_of else {
+            tables.pin = None;
+            tables.pinned = None;
+            return Ok(None);
+        };
+        self.load_pinned(&mut tables, pin).await?;
+        tables.pin = Some(pin);
+        Ok(tables.pinned.as_ref().and_then(|p| p.1.version()))
+    }
+
+    /// The session's pin, if any.
+    pub async fn as_of(&self) -> Option<AsOf> {
+        self.tables.lock().await.pin
+    }
+
+    /// Loads the tables of `pin` unless they are the ones loaded.
+    async fn load_pinned(&self, tables: &mut Tables, pin: AsOf) -> Result<(), EngineError> {
+        if tables.pinned.as_ref().is_some_and(|p| p.0 == pin) {
+            return Ok(());
+        }
+        let ticks = match pin {
+            // The version the latest handle holds: no need to load it again.
+            AsOf::Version(v) if tables.latest.version() == Some(v) => tables.latest.clone(),
+            _ => read::open(&self.ticks_url, Some(pin))
+                .await
+                .map_err(lake_err)?,
+        };
+        // The rejects table has versions of its own: take it as it was when the ticks
+        // version was committed.
+        let at = match pin {
+            AsOf::Time(t) => t,
+            AsOf::Version(v) => read::commit_time(&ticks, v).await.map_err(lake_err)?,
+        };
+        let rejects = read::open_if_existed(&self.rejects_url, at)
+            .await
+            .map_err(lake_err)?;
+        tables.pinned = Some((pin, ticks, rejects));
+        Ok(())
+    }
+
+    /// Brings the tables a query reads (the latest committed versions, or `at`, else the
+    /// session's pin) into place and registers their providers when they changed. Returns the
+    /// ticks version.
+    async fn prepare(&self, tables: &mut Tables, at: Option<AsOf>) -> Result<u64, EngineError> {
+        let pin = at.or(tables.pin);
+        let (ticks, rejects) = match pin {
+            None => {
+                tables
+                    .latest
+                    .update_incremental(None)
+                    .await
+                    .map_err(|e| setup(format!("{}: {e}", self.ticks_url)))?;
+                match &mut tables.latest_rejects {
+                    Some(r) => r
+                        .update_incremental(None)
+                        .await
+                        .map_err(|e| setup(format!("{}: {e}", self.rejects_url)))?,
+                    None => {
+                        if read::exists(&self.rejects_url).await.map_err(lake_err)? {
+                            tables.latest_rejects = Some(
+                                read::open(&self.rejects_url, None)
+                                    .await
+                                    .map_err(lake_err)?,
+                            );
+                        }
+                    }
+                }
+                (tables.latest.clone(), tables.latest_rejects.clone())
+            }
+            Some(pin) => {
+                self.load_pinned(tables, pin).await?;
+                match &tables.pinned {
+                    Some((_, t, r)) => (t.clone(), r.clone()),
+                    None => return Err(setup("no pinned table (internal error)")),
+                }
+            }
+        };
+        let version = ticks.version().unwrap_or_default();
+        let key = (version, rejects.as_ref().and_then(DeltaTable::version));
+        if tables.registered != Some(key) {
+            let ticks_name = format!("{DATABASE}.{TABLE}");
+            let rejects_name = format!("{DATABASE}.{REJECTS_TABLE}");
+            // Registering does not replace a table of the same name.
+            self.ctx
+                .deregister_table(ticks_name.as_str())
+                .map_err(setup)?;
+            self.ctx
+                .register_table(ticks_name.as_str(), provider(&self.ctx, &ticks)?)
+                .map_err(setup)?;
+            self.ctx
+                .deregister_table(rejects_name.as_str())
+                .map_err(setup)?;
+            if let Some(r) = &rejects {
+                self.ctx
+                    .register_table(rejects_name.as_str(), provider(&self.ctx, r)?)
+                    .map_err(setup)?;
+            }
+            tables.registered = Some(key);
+        }
+        tables.last = Some((ticks, pin));
+        Ok(version)
+    }
+
+    /// Runs one statement on the latest committed version (or the session's pin) and collects
+    /// its rows.
     pub async fn query(&self, sql: &str) -> Result<QueryOutput, EngineError> {
+        self.query_at(sql, None).await
+    }
+
+    /// Runs one statement on the tables as of `at` (None: the latest committed version, or the
+    /// session's pin). The version read is in the result's `table_versions`.
+    pub async fn query_at(&self, sql: &str, at: Option<AsOf>) -> Result<QueryOutput, EngineError> {
         let start = Instant::now();
-        let df = self.ctx.sql(sql).await.map_err(query_err)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await.map_err(query_err)?;
+        // Planning holds the lock, so the plan's files are those of the version prepared;
+        // the rows stream without it.
+        let (schema, stream, version) = {
+            let mut tables = self.tables.lock().await;
+            let version = self.prepare(&mut tables, at).await?;
+            let df = self.ctx.sql(sql).await.map_err(query_err)?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let stream = df.execute_stream().await.map_err(query_err)?;
+            (schema, stream, version)
+        };
         let batches: Vec<_> = stream.try_collect().await.map_err(query_err)?;
         Ok(QueryOutput {
             schema,
@@ -156,21 +273,48 @@ impl LocalEngine {
             info: QueryInfo {
                 engine: ENGINE,
                 elapsed: start.elapsed(),
+                table_versions: Some(TableVersions::at(version)),
                 ..Default::default()
             },
         })
     }
 
-    /// The data files and committed offsets the engine sees now.
+    /// Refreshes the tables to their latest committed versions (what every unpinned query does
+    /// first) and returns the ticks version.
+    pub async fn refresh(&self) -> Result<u64, EngineError> {
+        let mut tables = self.tables.lock().await;
+        let pin = tables.pin.take();
+        let version = self.prepare(&mut tables, None).await;
+        tables.pin = pin;
+        version
+    }
+
+    /// The ticks table as the next query would read it now (the latest committed version, or
+    /// the session's pin); see [`LocalEngine::lake_state`].
+    pub async fn lake_state_now(&self) -> Result<super::lakestate::LakeState, EngineError> {
+        {
+            let mut tables = self.tables.lock().await;
+            self.prepare(&mut tables, None).await?;
+        }
+        self.lake_state().await
+    }
+
+    /// The ticks table as the last query read it: version, commit time, files, rows, bytes and
+    /// committed Kafka offsets.
     pub async fn lake_state(&self) -> Result<super::lakestate::LakeState, EngineError> {
-        super::lakestate::read_state(
-            self.store.as_ref(),
-            &self.prefix,
-            self.lake.as_str(),
-            self.as_of,
-        )
-        .await
-        .map_err(setup)
+        let (table, pin) = {
+            let mut tables = self.tables.lock().await;
+            if tables.last.is_none() {
+                self.prepare(&mut tables, None).await?;
+            }
+            match &tables.last {
+                Some(last) => last.clone(),
+                None => return Err(setup("no table read yet (internal error)")),
+            }
+        };
+        super::lakestate::read_state(self.lake.as_str(), &table, pin)
+            .await
+            .map_err(lake_err)
     }
 
     /// The DataFusion context (for registering more tables, or settings).

@@ -54,6 +54,42 @@ pub struct QueryInfo {
     pub query_id: Option<String>,
     /// Bytes the engine scanned (Athena bills by this).
     pub bytes_scanned: Option<u64>,
+    /// The ticks table's versions the query saw (see [`TableVersions`]); None when unknown.
+    pub table_versions: Option<TableVersions>,
+}
+
+/// Which versions of the ticks table a query saw. The local engine reads one version (`before`
+/// and `after` are equal); Athena cannot be pinned, so its engine records the latest version
+/// just before the query started and just after it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableVersions {
+    pub before: u64,
+    pub after: u64,
+}
+
+impl TableVersions {
+    /// One version (what the local engine read).
+    pub fn at(version: u64) -> TableVersions {
+        TableVersions {
+            before: version,
+            after: version,
+        }
+    }
+
+    /// Whether the table moved while the query ran.
+    pub fn moved(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+impl std::fmt::Display for TableVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.moved() {
+            write!(f, "versions {} to {}", self.before, self.after)
+        } else {
+            write!(f, "version {}", self.before)
+        }
+    }
 }
 
 /// Why a statement did not produce a result.
@@ -106,7 +142,8 @@ impl Engine {
             Box::new(
                 athena::AthenaEngine::new(settings.clone())
                     .await
-                    .with_progress(progress.clone()),
+                    .with_progress(progress.clone())
+                    .with_lake(lake_url),
             )
         };
         Ok(match kind {
@@ -132,6 +169,25 @@ impl Engine {
                 cancellable(e.query(sql), cancel, "local").await
             }
             Engine::Athena(e) => e.query(sql, cancel).await,
+        }
+    }
+
+    /// Pins the local engine's later statements to `as_of` (None: back to the latest version);
+    /// returns the version pinned. Athena cannot time travel: an error when there is no local
+    /// engine alone.
+    pub async fn set_as_of(
+        &self,
+        as_of: Option<crate::lake::delta::read::AsOf>,
+    ) -> Result<Option<u64>, EngineError> {
+        match self {
+            Engine::Local(e) => e.set_as_of(as_of).await,
+            _ if as_of.is_none() => Ok(None),
+            _ => Err(EngineError::Setup {
+                engine: "athena",
+                message: "Athena cannot read an older table version; use the local engine for \
+                          --as-of (\\engine local)"
+                    .into(),
+            }),
         }
     }
 

@@ -28,6 +28,11 @@ pub struct SavedMeta {
     /// `pages` (GetQueryResults) or `csv` (the result file).
     pub fetched_from: String,
     pub columns: Vec<ColumnMeta>,
+    /// The lake's ticks table versions just before the query started and just after it ended
+    /// (absent in results saved before the lake became a Delta table, or when the lake could
+    /// not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_versions: Option<super::TableVersions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +144,7 @@ impl SavedStore {
                 elapsed: std::time::Duration::from_millis(meta.elapsed_ms),
                 query_id: Some(meta.query_id.clone()),
                 bytes_scanned: Some(meta.bytes_scanned),
+                table_versions: meta.table_versions,
             },
         };
         Ok((meta, output))

@@ -538,6 +538,8 @@ pub async fn provider(
 }
 
 pub mod compact;
+/// Reading the tables (the local engine, `\d`, `--as-of`): `delta/read.rs`.
+pub mod read;
 pub mod stats;
 
 /// Unit tests on a temporary local table: `delta/tests.rs`.

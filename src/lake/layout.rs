@@ -137,8 +137,9 @@ pub fn attempt_file_name(topic: &str, partition: i32, first_offset: i64, attempt
     )
 }
 
-/// The data file name for a batch that starts at `first_offset` of a Kafka partition, as Kafka
-/// Connect's S3 sink names them: deterministic, so a rewrite after a crash replaces, never adds.
+/// A deterministic data file name for a batch that starts at `first_offset` of a Kafka
+/// partition, for lakes written in one go (the lake generator, the benchmark's ceiling); the
+/// consumer uses [`attempt_file_name`].
 pub fn file_name(topic: &str, partition: i32, first_offset: i64) -> String {
     format!(
         "part-{}-{partition}-{first_offset:020}.parquet",
@@ -255,8 +256,8 @@ mod tests {
         assert_eq!(l.partition_dir("X", t), "dt=2013-03-01");
         assert!(l.symbol_in_file());
         assert_eq!(
-            file_name("ticks", 2, 41),
-            "part-ticks-2-00000000000000000041.parquet"
+            attempt_file_name("ticks", 2, 41, "0f3a"),
+            "part-ticks-2-00000000000000000041-0f3a.parquet"
         );
     }
 }

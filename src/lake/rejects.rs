@@ -1,10 +1,8 @@
 //! Quarantined events: every event the consumer cannot turn into a tick is kept, with its raw
-//! bytes (a bounded prefix, its length and hash for a huge one) and the reason, as one JSON line
-//! in `<lake>/_rejects/<topic>/part-<topic>-<partition>-<first offset>.jsonl`.
+//! bytes (a bounded prefix, its length and hash for a huge one) and the reason, as one row of
+//! the rejects Delta table (`<lake>/rejects/`, [`rejects_schema`]).
 
 use serde::{Deserialize, Serialize};
-
-use super::layout::{REJECTS_DIR, escape_value};
 
 /// How much of a rejected value is kept: a longer one keeps this prefix, its length and its
 /// SHA-256, so one huge poison event cannot blow up the rejects file.
@@ -137,12 +135,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The rejects file of a batch, relative to the lake root.
-pub fn rejects_key(topic: &str, partition: i32, first_offset: i64) -> String {
-    let t = escape_value(topic);
-    format!("{REJECTS_DIR}/{t}/part-{t}-{partition}-{first_offset:020}.jsonl")
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

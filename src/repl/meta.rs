@@ -1,6 +1,7 @@
 //! The REPL's backslash commands: one enum, one parser, one help table.
 
 use crate::engine::EngineKind;
+use crate::lake::delta::read::AsOf;
 use crate::print::OutputFormat;
 
 /// A backslash command.
@@ -24,13 +25,24 @@ pub enum Meta {
     MaxRows(Option<usize>),
     /// Run the last statement on both engines and compare the results.
     Compare,
+    /// Read a table version (or the version of a moment) from now on; None: the latest again.
+    AsOf(Option<AsOf>),
 }
 
 /// The help table: command, arguments, what it does. `\?` prints it; completion uses it.
 pub const HELP: &[(&str, &str, &str)] = &[
     ("\\q", "", "quit (Ctrl-D too)"),
     ("\\?", "", "this help"),
-    ("\\d", "[table]", "list tables, or the columns of one"),
+    (
+        "\\d",
+        "[table]",
+        "list tables (with the version, files, rows and size read), or the columns of one",
+    ),
+    (
+        "\\as-of",
+        "[VERSION|TIME]",
+        "read that table version from now on (a number, or RFC 3339 time); no argument: the latest",
+    ),
     ("\\queries", "", "list saved queries"),
     (
         "\\run",
@@ -87,6 +99,10 @@ impl Meta {
             "\\d" => Meta::Describe(arg.map(str::to_string)),
             "\\queries" => Meta::Queries,
             "\\compare" => Meta::Compare,
+            "\\as-of" | "\\asof" => Meta::AsOf(
+                arg.map(|a| a.parse::<AsOf>().map_err(|e| format!("\\as-of: {e}")))
+                    .transpose()?,
+            ),
             "\\run" | "\\i" => Meta::Run(
                 arg.ok_or("\\run: which file or saved query? (\\queries lists them)")?
                     .to_string(),
@@ -148,6 +164,16 @@ mod tests {
         );
         assert_eq!(Meta::parse("\\maxrows 5"), Ok(Meta::MaxRows(Some(5))));
         assert_eq!(Meta::parse("\\compare;"), Ok(Meta::Compare));
+        assert_eq!(
+            Meta::parse("\\as-of 3"),
+            Ok(Meta::AsOf(Some(AsOf::Version(3))))
+        );
+        assert!(matches!(
+            Meta::parse("\\as-of 2026-01-15T09:30:00Z"),
+            Ok(Meta::AsOf(Some(AsOf::Time(_))))
+        ));
+        assert_eq!(Meta::parse("\\as-of"), Ok(Meta::AsOf(None)));
+        assert!(Meta::parse("\\as-of yesterday").is_err());
         assert!(Meta::parse("\\run").is_err());
         assert!(Meta::parse("\\format xml").is_err());
         assert!(Meta::parse("\\nope").is_err());

@@ -39,6 +39,8 @@ pub struct ReplOptions {
     pub athena: crate::engine::athena::AthenaSettings,
     /// Float tolerance of `\compare` and the `both` engine.
     pub tolerance: crate::compare::Tolerance,
+    /// The table version the local engine reads (`--as-of`, `\as-of`); None: the latest.
+    pub as_of: Option<crate::lake::delta::read::AsOf>,
 }
 
 struct Session<'a> {
@@ -69,13 +71,18 @@ impl Session<'_> {
         }
     }
 
+    /// Opens the engine `kind`, its local engine pinned as the session is.
     fn connect(&self, kind: EngineKind) -> Result<Engine, Error> {
-        Ok(self.rt.block_on(Engine::connect(
+        let engine = self.rt.block_on(Engine::connect(
             kind,
             &self.opts.lake,
             self.opts.athena.clone(),
             self.progress.clone(),
-        ))?)
+        ))?;
+        if let (Engine::Local(local), Some(_)) = (&engine, self.opts.as_of) {
+            self.rt.block_on(local.set_as_of(self.opts.as_of))?;
+        }
+        Ok(engine)
     }
 
     fn saved(&self) -> Result<Vec<SavedQuery>, Error> {
@@ -161,6 +168,14 @@ impl Session<'_> {
                 }
             }
             Meta::Compare => self.compare_last()?,
+            Meta::AsOf(as_of) => {
+                let version = self.rt.block_on(self.engine.set_as_of(as_of))?;
+                self.opts.as_of = as_of;
+                match (as_of, version) {
+                    (Some(a), Some(v)) => println!("as of {a}: table version {v}"),
+                    _ => println!("as of now: each statement reads the latest committed version"),
+                }
+            }
             Meta::Engine(kind) => {
                 if let Some(kind) = kind
                     && kind != self.engine.kind()
@@ -211,27 +226,38 @@ impl Session<'_> {
             .iter()
             .map(|k| k.column())
             .collect();
+        // The version the next statement reads.
+        let state = self.rt.block_on(local.lake_state_now())?;
         match table {
             None => {
                 for (db, t) in local.tables() {
-                    println!(
-                        "{db}.{t}  (lake {}, partitioned by {})",
-                        local.lake(),
-                        partitions.join(", ")
-                    );
+                    if t == crate::engine::local::TABLE {
+                        println!(
+                            "{db}.{t}  (lake {}, partitioned by {})\n  {}",
+                            local.lake(),
+                            partitions.join(", "),
+                            state.summary()
+                        );
+                    } else {
+                        println!("{db}.{t}");
+                    }
                 }
             }
             Some(name) => {
                 let schema = self.rt.block_on(local.table_schema(name))?;
+                let ticks = name.rsplit('.').next() == Some(crate::engine::local::TABLE);
                 println!("{:<16} {:<28} {:<9} note", "column", "type", "nullable");
                 for f in schema.fields() {
-                    let note = if partitions.contains(&f.name().as_str()) {
+                    let note = if ticks && partitions.contains(&f.name().as_str()) {
                         "partition"
                     } else {
                         ""
                     };
                     let ty = f.data_type().to_string();
                     println!("{:<16} {ty:<28} {:<9} {note}", f.name(), f.is_nullable());
+                }
+                if ticks {
+                    println!("{}", state.describe());
                 }
             }
         }
@@ -274,6 +300,7 @@ pub fn run(
         opts.athena.clone(),
         progress.clone(),
     ))?;
+    rt.block_on(engine.set_as_of(opts.as_of))?;
     let mut session = Session {
         rt,
         engine,

@@ -30,6 +30,8 @@ pub const ATHENA_WORKGROUP: &str = "primary";
 pub const ATHENA_CATALOG: &str = "AwsDataCatalog";
 /// Where fetched Athena results are saved, for offline `compare`.
 pub const SAVED_RESULTS_DIR: &str = ".stocklake/athena";
+/// Which table version offline `compare` reads: the one each saved result recorded.
+pub const COMPARE_AS_OF: &str = "saved";
 /// First wait between two polls of a running Athena query; it grows ×1.5 up to the maximum.
 pub const ATHENA_FIRST_POLL: Duration = Duration::from_millis(200);
 pub const ATHENA_MAX_POLL: Duration = Duration::from_secs(2);

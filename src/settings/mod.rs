@@ -25,12 +25,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::{AthenaArgs, CompactArgs, ConsumeArgs, KafkaArgs, ToleranceArgs};
+use crate::cli::{AthenaArgs, CompactArgs, ConsumeArgs, KafkaArgs, QueryArgs, ToleranceArgs};
 use crate::compare::Tolerance;
+use crate::engine::EngineKind;
 use crate::engine::athena::AthenaSettings;
 use crate::kafka::KafkaSettings;
 use crate::kafka::consumer::ConsumeOptions;
 use crate::lake::delta::compact::CompactOptions;
+use crate::lake::delta::read::AsOf;
 
 /// The settings file or a value on the command line is wrong (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +257,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{text:?}: a size must be at least one byte"));
     }
     Ok(bytes as u64)
+}
+
+/// The table version `sql` and `repl` read (`--as-of`): local engine only, since Athena cannot
+/// time travel (and `--engine both` pins the local side to what Athena saw by itself).
+pub fn as_of(args: &QueryArgs) -> Result<Option<AsOf>, SettingsError> {
+    match (args.as_of, args.engine) {
+        (Some(_), EngineKind::Athena | EngineKind::Both) => Err(SettingsError::Invalid(format!(
+            "--as-of works with the local engine only, not --engine {}: Athena cannot read an \
+             older table version (with --engine both, each comparison reads the version Athena saw)",
+            args.engine
+        ))),
+        (as_of, _) => Ok(as_of),
+    }
 }
 
 /// Float tolerance of comparisons.

@@ -1,21 +1,20 @@
 //! Comparing the local engine with Athena: hand-written Athena result fixtures
 //! (tests/fixtures/athena, never produced by our engine) agree with the local engine on the
-//! sample lake; planted defects are reported by row and column; `--as-of` pins the lake;
-//! `sql --engine both` runs end to end against moto.
+//! sample lake; planted defects are reported by row and column; `sql --engine both` runs end to
+//! end against moto and saves the table versions around the Athena query (pinning: `pinned.rs`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use stocklake::compare::offline::Against;
-use stocklake::compare::run::{AsOf, against_saved};
+use stocklake::compare::run::{AsOf as CompareAsOf, against_saved};
 use stocklake::compare::{Comparison, RowDiffKind, Tolerance, report};
-use stocklake::engine::LocalEngine;
 use stocklake::engine::queries::SavedQuery;
 use stocklake::engine::statements;
 
 use crate::harness::lake::{lake_arg, sample_lake};
 use crate::harness::moto::{Moto, athena_column, athena_row};
-use crate::harness::{cmd, fixture, golden::golden_csv, repo, text};
+use crate::harness::{cmd, fixture, repo, text};
 
 fn fixtures() -> PathBuf {
     fixture("athena")
@@ -44,7 +43,7 @@ async fn compare_with(lake: &Path, against: &Path, name: &str, tol: Tolerance) -
         &against,
         &name,
         &sql,
-        AsOf::Now,
+        CompareAsOf::Now,
         tol,
         &std::sync::atomic::AtomicBool::new(false),
     )
@@ -278,7 +277,7 @@ async fn compare_one_off(lake: &Path, sql: &str, file: &Path) -> Comparison {
         &against,
         "one-off",
         sql,
-        AsOf::Now,
+        CompareAsOf::Now,
         Tolerance::default(),
         &std::sync::atomic::AtomicBool::new(false),
     )
@@ -332,49 +331,6 @@ async fn null_empty_string_and_text_number_are_real_differences() {
         "\"one\"\n\"1.0\"\n",
     );
     assert!(compare_one_off(lake.path(), sql, &f).await.agree);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn as_of_hides_files_written_after_the_athena_query() {
-    let lake = sample_lake();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let before_new_file = chrono::Utc::now();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let mut more = stocklake::engine::lakegen::LakeGen::new(
-        lake.path(),
-        stocklake::lake::TableLayout::default(),
-        5_000_000,
-        100,
-    )
-    .unwrap();
-    more.push(&stocklake::tick::Tick {
-        symbol: "NEW".into(),
-        event_time: stocklake::tick::parse_iso_millis("2013-03-04").unwrap(),
-        open: Some(1.0),
-        high: Some(1.0),
-        low: Some(1.0),
-        close: Some(1.0),
-        adj_close: None,
-        volume: Some(1),
-    })
-    .unwrap();
-    more.finish().unwrap();
-    let count = "SELECT count(*) AS n FROM stocklake.ticks";
-    let n = |out: stocklake::engine::QueryOutput| golden_csv(&out);
-    let now = LocalEngine::open(&lake_arg(lake.path())).await.unwrap();
-    assert_eq!(n(now.query(count).await.unwrap()), "n\n12155\n");
-    assert_eq!(now.lake_state().await.unwrap().files, 6);
-    let pinned = LocalEngine::open_as_of(&lake_arg(lake.path()), Some(before_new_file))
-        .await
-        .unwrap();
-    assert_eq!(n(pinned.query(count).await.unwrap()), "n\n12154\n");
-    let state = pinned.lake_state().await.unwrap();
-    assert_eq!((state.files, state.hidden_files), (5, 1));
-    assert!(
-        state.describe().contains("1 newer file(s) hidden"),
-        "{}",
-        state.describe()
-    );
 }
 
 #[test]
@@ -432,8 +388,18 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     assert!(stdout.contains("lake file://"), "{stdout}");
     assert!(stderr.contains("1 of 1 comparisons disagree"), "{stderr}");
 
-    // The Athena side was saved; offline, `compare` finds it by the query's text.
+    // The Athena side was saved with the table versions around the query (nothing moved).
     let saved = work.path().join(".stocklake/athena");
+    let metas: Vec<Value> = std::fs::read_dir(&saved)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0]["table_versions"], json!({"before": 5, "after": 5}));
+    assert!(stdout.contains("version 5 (committed"), "{stdout}");
+    // Offline, `compare` finds it by the query's text, and reads the version it recorded.
     let out = cmd(&["compare", "--format", "json", "--lake"])
         .arg(lake.path())
         .arg("--against")
@@ -453,6 +419,8 @@ fn sql_engine_both_against_moto_shows_the_diff_of_a_planted_mismatch() {
     assert_eq!(v["rows"][0]["differing"], json!(["min_low"]));
     assert_eq!(v["rows"][0]["left_row"], 2);
     assert_eq!(v["left"]["lake"]["files"], 5);
+    assert_eq!(v["left"]["lake"]["version"], 5);
+    assert_eq!(v["right"]["table_versions"]["after"], 5);
 
     // Exit status 1 when a side cannot run (no saved result for this query), its error said once.
     let out = cmd(&["compare", "--lake"])

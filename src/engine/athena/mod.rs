@@ -135,6 +135,8 @@ pub struct AthenaEngine {
     config: SdkConfig,
     pub settings: AthenaSettings,
     progress: Option<Arc<dyn Progress>>,
+    /// The ticks table whose versions each query records (Athena reads it; it cannot be pinned).
+    ticks: Option<url::Url>,
 }
 
 /// The rows of a finished query and where they were read from.
@@ -158,6 +160,33 @@ impl AthenaEngine {
             config: config.clone(),
             settings,
             progress: None,
+            ticks: None,
+        }
+    }
+
+    /// Records, for each query, the latest version of the lake's ticks table just before it
+    /// starts and just after it ends (in the result's `table_versions` and the saved result).
+    pub fn with_lake(mut self, lake: &str) -> AthenaEngine {
+        match crate::lake::delta::read::table_url(lake, crate::lake::layout::TABLE_DIR) {
+            Ok(u) => self.ticks = Some(u),
+            Err(e) => tracing::warn!("table versions will not be recorded: {e}"),
+        }
+        self
+    }
+
+    /// The latest version of the ticks table, when it can be read.
+    async fn table_version(&self) -> Option<u64> {
+        let url = self.ticks.as_ref()?;
+        match crate::lake::delta::read::latest_version(url).await {
+            Ok(v) => Some(v),
+            // Athena alone may run without the lake at hand: the result then records no version.
+            Err(e) => {
+                tracing::info!(
+                    "cannot read the table version of {url}: {}",
+                    crate::report::chain(&e)
+                );
+                None
+            }
         }
     }
 
@@ -172,12 +201,17 @@ impl AthenaEngine {
     pub async fn query(&self, sql: &str, cancel: &AtomicBool) -> Result<QueryOutput, EngineError> {
         let started = Instant::now();
         let submitted_at = chrono::Utc::now();
+        let before = self.table_version().await;
         let id = self.start(sql).await?;
         let finished = self.wait(&id, cancel, started).await;
         if let Some(p) = &self.progress {
             p.done();
         }
         let finished = finished?;
+        let after = self.table_version().await;
+        let table_versions = before
+            .zip(after)
+            .map(|(before, after)| super::TableVersions { before, after });
         let fetched = self.fetch(&id, &finished, cancel).await?;
         let batch = convert::build_batch(&fetched.columns, &fetched.rows)
             .map_err(|e| setup(format!("query {id}: {e}")))?;
@@ -186,6 +220,7 @@ impl AthenaEngine {
             elapsed: started.elapsed(),
             query_id: Some(id.clone()),
             bytes_scanned: Some(finished.bytes_scanned),
+            table_versions,
         };
         if let Some(dir) = &self.settings.save_dir {
             let meta = SavedMeta {
@@ -201,6 +236,7 @@ impl AthenaEngine {
                 rows: fetched.rows.len(),
                 fetched_from: fetched.source.to_string(),
                 columns: fetched.columns.clone(),
+                table_versions,
             };
             save(dir, &meta, fetched);
         }
