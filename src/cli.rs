@@ -539,7 +539,7 @@ pub struct CompactArgs {
 
     /// Size of the files written (e.g. 128MiB, 64MB). Files under half of it count as small
     /// and are packed together, oldest first, up to this size per file.
-    #[arg(long, value_parser = crate::settings::parse_size, default_value = defaults::COMPACT_TARGET_SIZE, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_size, default_value = defaults::COMPACT_TARGET_SIZE, value_name = "SIZE")]
     pub target_size: u64,
 
     /// Files no longer referenced by the table (replaced by compaction, or never committed by
@@ -605,4 +605,36 @@ pub struct AthenaArgs {
     /// there is more than one page).
     #[arg(long, value_enum, env = "STOCKLAKE_ATHENA_FETCH")]
     pub fetch: Option<crate::engine::athena::Fetch>,
+}
+
+/// A size in bytes: `134217728`, `128MiB`, `64 MB`, `1GiB`, `512k` (k/M/G are powers of 1024
+/// unless spelled kB/MB/GB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 128MiB, 64MB, 1048576)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown size unit {other:?} (use B, KiB, MiB, GiB, kB, MB or GB)"
+            ));
+        }
+    };
+    let bytes = number * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("{text:?}: a size must be at least one byte"));
+    }
+    Ok(bytes as u64)
 }

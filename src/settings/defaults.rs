@@ -177,7 +177,7 @@ mod tests {
         );
         let compact = CompactOptions::default();
         assert_eq!(
-            super::super::parse_size(COMPACT_TARGET_SIZE),
+            crate::cli::parse_size(COMPACT_TARGET_SIZE),
             Ok(compact.target_size)
         );
         assert_eq!(

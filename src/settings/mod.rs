@@ -227,38 +227,6 @@ fn check_retain(retain: std::time::Duration, allowed: bool) -> Result<(), Settin
     Ok(())
 }
 
-/// A size in bytes: `134217728`, `128MiB`, `64 MB`, `1GiB`, `512k` (k/M/G are powers of 1024
-/// unless spelled kB/MB/GB).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 128MiB, 64MB, 1048576)"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1_000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown size unit {other:?} (use B, KiB, MiB, GiB, kB, MB or GB)"
-            ));
-        }
-    };
-    let bytes = number * factor as f64;
-    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
-        return Err(format!("{text:?}: a size must be at least one byte"));
-    }
-    Ok(bytes as u64)
-}
-
 /// The table version `sql` and `repl` read (`--as-of`): local engine only, since Athena cannot
 /// time travel (and `--engine both` pins the local side to what Athena saw by itself).
 pub fn as_of(args: &QueryArgs) -> Result<Option<AsOf>, SettingsError> {
@@ -322,6 +290,7 @@ mod tests {
 
     #[test]
     fn sizes_parse_with_their_units() {
+        use crate::cli::parse_size;
         assert_eq!(parse_size("128MiB"), Ok(128 << 20));
         assert_eq!(parse_size("64 MB"), Ok(64_000_000));
         assert_eq!(parse_size("1048576"), Ok(1 << 20));
