@@ -138,6 +138,11 @@ async fn time_queries(
             times.push(engine.query(&sql).await?.info.elapsed);
         }
         times.sort();
+        eprintln!(
+            "  {}: {:.1} ms",
+            q.name,
+            times[times.len() / 2].as_secs_f64() * 1000.0
+        );
         out.push((q.name.clone(), result, times[times.len() / 2]));
     }
     Ok(out)
