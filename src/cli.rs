@@ -68,6 +68,11 @@ pub enum Command {
     /// Athena's Delta Lake support reads them (table_type DELTA, no partitions to register), or
     /// print the equivalent Athena DDL (--ddl).
     Catalog(CatalogArgs),
+    /// Bin-pack the lake's small files (each partition's, of the ticks and rejects tables) into
+    /// files of --target-size, then delete files no longer referenced after --retain, staging
+    /// files of killed writes, and expired log entries. Safe while consumers write: every reader
+    /// sees each row once, before, during and after; two compactions never both commit.
+    Compact(CompactArgs),
     /// Mirror an S3 lake into a local folder, incrementally (new and changed objects by size
     /// and ETag; objects deleted upstream are removed). Safe to interrupt and rerun: data files
     /// are copied before the Delta log entries that name them, so an interrupted mirror is the
@@ -372,6 +377,17 @@ pub struct ConsumeArgs {
     /// Ignored (it went with --register-partitions).
     #[arg(long, hide = true)]
     pub database: Option<String>,
+
+    /// Run `stocklake compact` in the background this often (e.g. 1h), with its default
+    /// --target-size and --retain, for partitions with no commit in --compact-min-age.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub compact_every: Option<Duration>,
+
+    /// With --compact-every: compact only partitions with no commit in this long. Default: the
+    /// --compact-every interval. A lake partitioned by symbol only (the default) has a live
+    /// feed's symbols changing at every flush: 0s compacts them too.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "compact_every")]
+    pub compact_min_age: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +470,28 @@ pub enum BenchWhat {
     /// Time every saved query (warm) on a synthetic lake, and the start-to-first-row time of
     /// `stocklake sql -c` on the sample lake.
     Query(BenchQueryArgs),
+    /// Time every saved query (warm, local engine) on a lake of many small files, compact it,
+    /// and time them again (the target: at least 5x faster).
+    Compact(BenchCompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCompactArgs {
+    /// Symbols (one partition each).
+    #[arg(long, default_value_t = 500)]
+    pub symbols: usize,
+    /// Flushes, each writing a file per symbol and one commit (files = symbols x flushes).
+    #[arg(long, default_value_t = 40)]
+    pub flushes: usize,
+    /// Rows (daily bars) per file.
+    #[arg(long, default_value_t = 25)]
+    pub rows_per_file: usize,
+    /// Timed runs of each query after one warm-up run; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Write the lake into this (new) folder and keep it.
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -498,6 +536,47 @@ pub struct CatalogArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The lake: a folder, file:// URL or s3://bucket/prefix. Default: the settings file's
+    /// [lake] url, else ./lake.
+    #[arg(long, env = "STOCKLAKE_LAKE")]
+    pub lake: Option<String>,
+
+    /// Size of the files written (e.g. 128MiB, 64MB). Files under half of it count as small
+    /// and are packed together, oldest first, up to this size per file.
+    #[arg(long, value_parser = parse_size, default_value = defaults::COMPACT_TARGET_SIZE, value_name = "SIZE")]
+    pub target_size: u64,
+
+    /// Files no longer referenced by the table (replaced by compaction, or never committed by
+    /// a killed writer) are deleted once they are this old. Never less than the longest query
+    /// you expect: a query reading an older version still needs them.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = defaults::COMPACT_RETAIN, value_name = "DURATION")]
+    pub retain: Duration,
+
+    /// Accept --retain below one hour (only when no query or writer can be running).
+    #[arg(long)]
+    pub allow_short_retain: bool,
+
+    /// Compact only partitions with no commit in this long (e.g. 1h), so that partitions still
+    /// being written are not rewritten at every run (0s: every partition).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = defaults::COMPACT_MIN_AGE, value_name = "DURATION")]
+    pub min_age: Duration,
+
+    /// Commit the files rewritten so far at least this often (a long compaction then shows
+    /// progress in the table, and loses less work if stopped).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = defaults::COMPACT_COMMIT_EVERY, value_name = "DURATION")]
+    pub commit_every: Duration,
+
+    /// Compact only: no vacuum, no log clean-up.
+    #[arg(long)]
+    pub no_vacuum: bool,
+
+    /// Print what would be done; write and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The S3 lake to copy (s3://bucket/prefix).
     pub source: String,
@@ -531,4 +610,36 @@ pub struct AthenaArgs {
     /// there is more than one page).
     #[arg(long, value_enum, env = "STOCKLAKE_ATHENA_FETCH")]
     pub fetch: Option<crate::engine::athena::Fetch>,
+}
+
+/// A size in bytes: `134217728`, `128MiB`, `64 MB`, `1GiB`, `512k` (k/M/G are powers of 1024
+/// unless spelled kB/MB/GB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 128MiB, 64MB, 1048576)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown size unit {other:?} (use B, KiB, MiB, GiB, kB, MB or GB)"
+            ));
+        }
+    };
+    let bytes = number * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("{text:?}: a size must be at least one byte"));
+    }
+    Ok(bytes as u64)
 }

@@ -34,6 +34,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Broker(args) => cmd::broker::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Catalog(args) => cmd::catalog::run(&settings, args, quiet),
+        Command::Compact(args) => cmd::compact::run(&settings, args, quiet),
         Command::Sync(args) => cmd::sync::run(args, quiet),
         Command::Sql(args) => cmd::sql::run(&settings, args, quiet),
         Command::Repl(args) => cmd::repl::run(&settings, args, quiet),

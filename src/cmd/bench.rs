@@ -28,6 +28,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             runs,
         } => super::bench_consume::run(*rows, *partitions, *symbols, *runs),
         BenchWhat::Query(args) => super::bench_query::run(args),
+        BenchWhat::Compact(args) => super::bench_compact::run(args),
     }
 }
 

@@ -43,12 +43,17 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         None,
         "{spinner} {wide_msg}",
     );
+    let compactor = crate::settings::background_compact(args)
+        .map(|(every, opts)| super::compact::background(&lake_url, every, opts, quiet));
     let started = Instant::now();
     let result = consumer.run(crate::signal::stop_flag(), |s| {
         bar.set_message(status_line(s, started));
         bar.tick();
     });
     bar.finish_and_clear();
+    if let Some(c) = compactor {
+        c.stop();
+    }
     let stats = consumer.stats().clone();
     consumer.close();
     if !quiet || result.is_err() {

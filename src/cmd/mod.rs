@@ -3,10 +3,12 @@
 //! signals and the async runtime live here, never in the core.
 
 pub mod bench;
+pub mod bench_compact;
 pub mod bench_consume;
 pub mod bench_query;
 pub mod broker;
 pub mod catalog;
+pub mod compact;
 pub mod compare;
 pub mod consume;
 pub mod demo;

@@ -197,7 +197,7 @@ impl std::fmt::Debug for TicksTable {
     }
 }
 
-fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
+pub(crate) fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
     move |e| LakeError::Delta {
         table: table.to_string(),
         source: Box::new(e),
@@ -206,7 +206,7 @@ fn delta_err(table: &str) -> impl Fn(DeltaTableError) -> LakeError + '_ {
 
 /// A table handle for `url` (not loaded). S3 tables use stocklake's own S3 client (aws-config's
 /// chain and endpoint) for the log and the data; local folders are created when missing.
-async fn table_at(url: &Url) -> Result<DeltaTable, LakeError> {
+pub(crate) async fn table_at(url: &Url) -> Result<DeltaTable, LakeError> {
     let name = url.to_string();
     let url_err = |message: String| LakeError::Url {
         url: name.clone(),
@@ -543,6 +543,8 @@ pub async fn provider(
 
 mod inspect;
 pub use inspect::{TableDescription, describe_table};
+/// Compaction and vacuum (`stocklake compact`): `delta/compact.rs`.
+pub mod compact;
 /// Reading the tables (the local engine, `\d`, `--as-of`): `delta/read.rs`.
 pub mod read;
 pub mod stats;

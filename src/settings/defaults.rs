@@ -9,6 +9,7 @@ use crate::compare::Tolerance;
 use crate::engine::athena::{AthenaSettings, Fetch};
 use crate::kafka::KafkaSettings;
 use crate::kafka::consumer::ConsumeOptions;
+use crate::lake::delta::compact::CompactOptions;
 use crate::lake::{PartitionKey, TableLayout};
 use crate::source::SyntheticOptions;
 use crate::tick::{MS_PER_DAY, days_from_civil};
@@ -45,6 +46,21 @@ pub const FLUSH_INTERVAL_DURATION: Duration = Duration::from_secs(5);
 /// Events larger than this are quarantined as oversized.
 pub const MAX_EVENT_BYTES: usize = 64 << 10;
 
+/// `compact`: the size of the files it writes (files under half of it are packed)...
+pub const COMPACT_TARGET_SIZE: &str = "128MiB";
+pub const COMPACT_TARGET_SIZE_BYTES: u64 = 128 << 20;
+/// ...how long files no longer referenced are kept before the vacuum deletes them...
+pub const COMPACT_RETAIN: &str = "7d";
+pub const COMPACT_RETAIN_DURATION: Duration = Duration::from_secs(7 * 86_400);
+/// ...the shortest --retain accepted without --allow-short-retain (a flush in progress and a
+/// running query must keep their files)...
+pub const COMPACT_MIN_RETAIN: Duration = Duration::from_secs(3600);
+/// ...how long a partition must have had no commit to be compacted (0: every partition)...
+pub const COMPACT_MIN_AGE: &str = "0s";
+/// ...and how often it commits what it rewrote so far.
+pub const COMPACT_COMMIT_EVERY: &str = "1m";
+pub const COMPACT_COMMIT_EVERY_DURATION: Duration = Duration::from_secs(60);
+
 /// Relative float tolerance of comparisons: about 6 decimal digits of slack left in a double's
 /// 15-16, enough for sums and averages taken in a different order by another engine.
 pub const REL_TOL: f64 = 1e-9;
@@ -79,6 +95,19 @@ impl Default for ConsumeOptions {
             exit_when_idle: None,
             max_events: None,
             reset_lake_offsets: false,
+        }
+    }
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            target_size: COMPACT_TARGET_SIZE_BYTES,
+            retain: COMPACT_RETAIN_DURATION,
+            min_age: Duration::ZERO,
+            commit_every: COMPACT_COMMIT_EVERY_DURATION,
+            vacuum: true,
+            dry_run: false,
         }
     }
 }
@@ -145,6 +174,23 @@ mod tests {
         assert_eq!(
             humantime::parse_duration(FLUSH_INTERVAL).unwrap(),
             FLUSH_INTERVAL_DURATION
+        );
+        let compact = CompactOptions::default();
+        assert_eq!(
+            crate::cli::parse_size(COMPACT_TARGET_SIZE),
+            Ok(compact.target_size)
+        );
+        assert_eq!(
+            humantime::parse_duration(COMPACT_RETAIN).unwrap(),
+            compact.retain
+        );
+        assert_eq!(
+            humantime::parse_duration(COMPACT_MIN_AGE).unwrap(),
+            compact.min_age
+        );
+        assert_eq!(
+            humantime::parse_duration(COMPACT_COMMIT_EVERY).unwrap(),
+            compact.commit_every
         );
     }
 }

@@ -25,12 +25,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::{AthenaArgs, ConsumeArgs, KafkaArgs, QueryArgs, ToleranceArgs};
+use crate::cli::{AthenaArgs, CompactArgs, ConsumeArgs, KafkaArgs, QueryArgs, ToleranceArgs};
 use crate::compare::Tolerance;
 use crate::engine::EngineKind;
 use crate::engine::athena::AthenaSettings;
 use crate::kafka::KafkaSettings;
 use crate::kafka::consumer::ConsumeOptions;
+use crate::lake::delta::compact::CompactOptions;
 use crate::lake::delta::read::AsOf;
 
 /// The settings file or a value on the command line is wrong (exit status 2).
@@ -187,6 +188,45 @@ impl Settings {
     }
 }
 
+/// What `compact` does. A `--retain` shorter than [`defaults::COMPACT_MIN_RETAIN`] is refused
+/// unless `--allow-short-retain`: the vacuum would delete files a running query, or a flush about
+/// to commit, still needs.
+pub fn compact(args: &CompactArgs) -> Result<CompactOptions, SettingsError> {
+    check_retain(args.retain, args.allow_short_retain)?;
+    Ok(CompactOptions {
+        target_size: args.target_size.max(1),
+        retain: args.retain,
+        min_age: args.min_age,
+        commit_every: args.commit_every,
+        vacuum: !args.no_vacuum,
+        dry_run: args.dry_run,
+    })
+}
+
+/// What `consume --compact-every` runs in the background: partitions with no commit for
+/// `--compact-min-age` (default: the interval itself), the default size and retention.
+pub fn background_compact(args: &ConsumeArgs) -> Option<(std::time::Duration, CompactOptions)> {
+    let every = args.compact_every?;
+    Some((
+        every,
+        CompactOptions {
+            min_age: args.compact_min_age.unwrap_or(every),
+            ..CompactOptions::default()
+        },
+    ))
+}
+
+fn check_retain(retain: std::time::Duration, allowed: bool) -> Result<(), SettingsError> {
+    if retain < defaults::COMPACT_MIN_RETAIN && !allowed {
+        return Err(SettingsError::Invalid(format!(
+            "--retain {} is shorter than {}: the vacuum could delete files that a running query or a flush about to commit still needs; pass --allow-short-retain if no reader or writer can be running",
+            humantime::format_duration(retain),
+            humantime::format_duration(defaults::COMPACT_MIN_RETAIN)
+        )));
+    }
+    Ok(())
+}
+
 /// The table version `sql` and `repl` read (`--as-of`): local engine only, since Athena cannot
 /// time travel (and `--engine both` pins the local side to what Athena saw by itself).
 pub fn as_of(args: &QueryArgs) -> Result<Option<AsOf>, SettingsError> {
@@ -246,6 +286,32 @@ mod tests {
                 .unwrap_err()
                 .contains("brokerz")
         );
+    }
+
+    #[test]
+    fn sizes_parse_with_their_units() {
+        use crate::cli::parse_size;
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("64 MB"), Ok(64_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert!(
+            parse_size("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_size("MiB").unwrap_err().contains("not a size"));
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn a_short_retain_needs_its_flag() {
+        use std::time::Duration;
+        assert!(check_retain(Duration::from_secs(7 * 86_400), false).is_ok());
+        let err = check_retain(Duration::from_secs(60), false).unwrap_err();
+        assert!(err.to_string().contains("--allow-short-retain"), "{err}");
+        assert!(check_retain(Duration::ZERO, true).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod layers;
 
 mod athena;
 mod catalog;
+mod compact;
 mod compare;
 mod consume;
 mod consume_s3;

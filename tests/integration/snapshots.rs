@@ -11,7 +11,8 @@ use crate::harness::snapshot::{assert_snapshot, render};
 use crate::harness::{cmd, sample_csv, stderr, unique};
 
 const COMMANDS: &[&str] = &[
-    "produce", "consume", "demo", "broker", "bench", "catalog", "sync", "sql", "repl", "compare",
+    "produce", "consume", "demo", "broker", "bench", "catalog", "compact", "sync", "sql", "repl",
+    "compare",
 ];
 
 #[test]
