@@ -1,8 +1,9 @@
-//! Athena's `<query id>.csv.metadata`: a binary protobuf whose schema Athena does not publish.
-//! This small reader walks any protobuf message, finds the nested messages that hold a column's
-//! type name (a string such as `varchar` or `decimal`), and takes the string just before it as
-//! the column's label and the first two integers after it as precision and scale. Anything it
-//! does not recognise yields no columns (the caller then infers types from the values).
+//! Athena's `<query id>.csv.metadata`: a binary protobuf of the query's ColumnInfo messages.
+//! This small reader walks any protobuf message and takes as a column each nested message whose
+//! field 6 (`Type`) names a SQL type, reading ColumnInfo by field number: 4 `Name`, 5 `Label`,
+//! 6 `Type`, 7 `Precision`, 8 `Scale`. Protobuf leaves out fields whose value is zero, so an
+//! absent precision or scale is 0 (a `decimal(38,0)` has no field 8). Anything it does not
+//! recognise yields no columns (the caller then infers types from the values).
 
 use crate::engine::athena::convert::ColumnMeta;
 
@@ -92,32 +93,39 @@ fn is_type(s: &str) -> bool {
     TYPES.contains(&base) || base.starts_with("timestamp") || base.starts_with("interval")
 }
 
+/// ColumnInfo field numbers.
+const NAME: u64 = 4;
+const LABEL: u64 = 5;
+const TYPE: u64 = 6;
+const PRECISION: u64 = 7;
+const SCALE: u64 = 8;
+
 fn column(fields: &[(u64, Value<'_>)]) -> Option<ColumnMeta> {
-    let strings: Vec<(usize, &str)> = fields
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, v))| match v {
-            Value::Bytes(b) => std::str::from_utf8(b).ok().map(|s| (i, s)),
+    let text = |num: u64| {
+        fields.iter().rev().find_map(|(n, v)| match v {
+            Value::Bytes(b) if *n == num => std::str::from_utf8(b).ok(),
             _ => None,
         })
-        .collect();
-    let (ti, ty) = *strings.iter().rev().find(|(_, s)| is_type(s))?;
-    let (_, name) = *strings
-        .iter()
-        .rev()
-        .find(|(i, s)| *i < ti && !s.is_empty())?;
-    let ints: Vec<u64> = fields[ti + 1..]
-        .iter()
-        .filter_map(|(_, v)| match v {
-            Value::Varint(n) => Some(*n),
-            _ => None,
-        })
-        .collect();
+    };
+    let int = |num: u64| {
+        fields
+            .iter()
+            .rev()
+            .find_map(|(n, v)| match v {
+                Value::Varint(x) if *n == num => Some((*x).min(i32::MAX as u64) as i32),
+                _ => None,
+            })
+            .unwrap_or(0)
+    };
+    let ty = text(TYPE).filter(|t| is_type(t))?;
+    let name = text(LABEL)
+        .filter(|s| !s.is_empty())
+        .or_else(|| text(NAME).filter(|s| !s.is_empty()))?;
     Some(ColumnMeta {
         name: name.to_string(),
         athena_type: ty.to_string(),
-        precision: ints.first().map_or(0, |p| (*p).min(i32::MAX as u64) as i32),
-        scale: ints.get(1).map_or(0, |s| (*s).min(i32::MAX as u64) as i32),
+        precision: int(PRECISION),
+        scale: int(SCALE),
         nullable: true,
     })
 }
@@ -169,18 +177,24 @@ mod tests {
         vec![(num << 3) as u8, n]
     }
 
+    /// A ColumnInfo as Athena writes it: proto3 leaves out zero-valued fields (precision,
+    /// scale, an empty catalog name), and `Nullable` (9) and `CaseSensitive` (10) follow.
     fn col(name: &str, ty: &str, p: u8, s: u8) -> Vec<u8> {
-        let mut body = [
+        let mut parts = vec![
             string(1, "hive"),
-            string(2, ""),
-            string(3, ""),
             string(4, name),
             string(5, name),
             string(6, ty),
-            int(7, p),
-            int(8, s),
-        ]
-        .concat();
+        ];
+        if p != 0 {
+            parts.push(int(7, p));
+        }
+        if s != 0 {
+            parts.push(int(8, s));
+        }
+        parts.push(int(9, 1));
+        parts.push(int(10, 1));
+        let mut body = parts.concat();
         let mut msg = vec![(1 << 3 | 2) as u8, body.len() as u8];
         msg.append(&mut body);
         msg
@@ -192,6 +206,9 @@ mod tests {
             col("symbol", "varchar", 127, 0),
             col("date", "date", 0, 0),
             col("px", "decimal", 10, 2),
+            // Scale 0 is absent: the integers after the type are precision and Nullable.
+            col("n", "decimal", 38, 0),
+            col("_col4", "bigint", 19, 0),
         ]
         .concat();
         let cols = columns(&msg);
@@ -211,9 +228,37 @@ mod tests {
             vec![
                 ("symbol", "varchar", 127, 0),
                 ("date", "date", 0, 0),
-                ("px", "decimal", 10, 2)
+                ("px", "decimal", 10, 2),
+                ("n", "decimal", 38, 0),
+                ("_col4", "bigint", 19, 0)
             ]
         );
         assert!(columns(b"not protobuf at all \xff\xff").is_empty());
+    }
+
+    #[test]
+    fn fields_are_read_by_number_in_any_order_and_the_label_wins() {
+        // Scale before precision, no label: the name is used.
+        let body = [
+            int(8, 3),
+            string(6, "decimal"),
+            int(7, 12),
+            string(4, "price"),
+            string(3, "ticks"),
+        ]
+        .concat();
+        let mut msg = vec![(1 << 3 | 2) as u8, body.len() as u8];
+        msg.extend(body);
+        let cols = columns(&msg);
+        assert_eq!(cols.len(), 1);
+        assert_eq!(
+            (cols[0].name.as_str(), cols[0].precision, cols[0].scale),
+            ("price", 12, 3)
+        );
+        // A type name in another field is not a column's type.
+        let body = [string(4, "x"), string(5, "decimal")].concat();
+        let mut msg = vec![(1 << 3 | 2) as u8, body.len() as u8];
+        msg.extend(body);
+        assert!(columns(&msg).is_empty());
     }
 }
