@@ -25,7 +25,8 @@ pub fn compare(
         right: &right.facts.label,
     };
     let (pairs, mut schema) = pair_columns(ls, rs, labels);
-    schema.extend(pair_differences(ls, rs, &pairs, labels));
+    let (kinds, renamed) = pair_differences(ls, rs, &pairs, labels);
+    schema.extend(kinds);
     let columns: Vec<String> = pairs
         .iter()
         .map(|&(i, _)| ls.field(i).name().clone())
@@ -50,7 +51,10 @@ pub fn compare(
         column_mismatches: column_counts(&columns, &t.per_column),
         columns,
         rows: t.rows,
-        notes: notes(&left.facts, &right.facts),
+        notes: notes(&left.facts, &right.facts)
+            .into_iter()
+            .chain(renamed)
+            .collect(),
     }
 }
 
@@ -123,7 +127,10 @@ fn pair_columns(
     (pairs, vec![note])
 }
 
-/// Schema notes for paired columns with different names or kinds of value.
+/// For paired columns: schema differences (kinds of value), and notes on names that differ.
+/// A name alone never makes the results disagree: Athena names unaliased columns `_col0`,
+/// `_col1`, … where DataFusion names them after the expression, and columns are paired by
+/// position when the counts agree.
 fn pair_differences(
     ls: &Schema,
     rs: &Schema,
@@ -132,13 +139,14 @@ fn pair_differences(
         left: ln,
         right: rn,
     }: Labels,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let mut schema = Vec::new();
+    let mut renamed = Vec::new();
     for &(i, j) in pairs {
         let (f, g) = (ls.field(i), rs.field(j));
         if !f.name().eq_ignore_ascii_case(g.name()) {
-            schema.push(format!(
-                "column {}: named {} on {ln}, {} on {rn}",
+            renamed.push(format!(
+                "column {}: named {} on {ln}, {} on {rn} (compared by position)",
                 i + 1,
                 f.name(),
                 g.name()
@@ -157,7 +165,7 @@ fn pair_differences(
             ));
         }
     }
-    schema
+    (schema, renamed)
 }
 
 /// The differing rows: how many of each kind, how many per column, the first few in detail.
