@@ -48,6 +48,23 @@ pub enum PrintError {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
+/// Every row of `batches` as text, its cells (Arrow's display form) joined with `|`: the form
+/// tests compare query results in.
+pub fn rows_as_text(batches: &[RecordBatch]) -> Result<Vec<String>, arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let cells = b
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, row))
+                .collect::<Result<Vec<String>, _>>()?;
+            out.push(cells.join("|"));
+        }
+    }
+    Ok(out)
+}
+
 /// The first `max` rows of `batches` (all when `max` is None).
 pub fn limit_rows(batches: &[RecordBatch], max: Option<usize>) -> Vec<RecordBatch> {
     let Some(mut left) = max else {

@@ -126,18 +126,7 @@ async fn query(
     let ctx = SessionContext::new();
     ctx.register_table("t", provider).unwrap();
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out
+    stocklake::print::rows_as_text(&batches).unwrap()
 }
 
 /// The ticks table of `lake` as its Delta log says (latest version).

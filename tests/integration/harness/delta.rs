@@ -136,16 +136,5 @@ pub async fn query(table: &TicksTable, sql: &str) -> Vec<String> {
     )
     .unwrap();
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out
+    stocklake::print::rows_as_text(&batches).unwrap()
 }

@@ -128,18 +128,7 @@ async fn query(dir: &Path, sql: &str) -> Vec<String> {
     ctx.register_table("ticks", table.table_provider().await.unwrap())
         .unwrap();
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let mut out = Vec::new();
-    for b in batches {
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out
+    crate::print::rows_as_text(&batches).unwrap()
 }
 
 /// Asserts every Kafka (partition, offset) below what was committed is in the table once.
