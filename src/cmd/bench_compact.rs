@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::BenchCompactArgs;
-use crate::engine::{LocalEngine, QueryOutput, queries, statements};
+use crate::engine::{LocalEngine, QueryOutput, queries};
 use crate::error::Error;
 use crate::lake::TableLayout;
 use crate::lake::delta::compact::smallfiles::SmallFileLake;
@@ -127,16 +127,8 @@ async fn time_queries(
         .map_err(|e| Error::Bench(e.to_string()))?;
     let mut out = Vec::new();
     for q in queries::builtin() {
-        let sql = statements::split(&q.sql)
-            .into_iter()
-            .next()
-            .map(|s| s.text)
-            .unwrap_or_default();
-        let result = engine.query(&sql).await?;
-        let mut times = Vec::new();
-        for _ in 0..runs.max(1) {
-            times.push(engine.query(&sql).await?.info.elapsed);
-        }
+        let (result, mut times) =
+            super::bench_query::time_saved_query(&engine, &q.sql, runs).await?;
         times.sort();
         eprintln!(
             "  {}: {:.1} ms",

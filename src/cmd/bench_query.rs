@@ -66,16 +66,7 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
             "query", "rows", "min ms", "median ms"
         );
         for q in queries::builtin() {
-            let sql = statements::split(&q.sql)
-                .into_iter()
-                .next()
-                .map(|s| s.text)
-                .unwrap_or_default();
-            let warm = engine.query(&sql).await?;
-            let mut times = Vec::new();
-            for _ in 0..args.runs.max(1) {
-                times.push(engine.query(&sql).await?.info.elapsed);
-            }
+            let (warm, mut times) = time_saved_query(&engine, &q.sql, args.runs).await?;
             let (min, median) = min_median(&mut times);
             println!(
                 "{:<18} {:>10} {:>10.1} {:>10.1}",
@@ -158,6 +149,26 @@ fn start_to_first_row(lake: &Path) -> Result<Duration, Error> {
     let elapsed = start.elapsed();
     let _ = child.wait();
     Ok(elapsed)
+}
+
+/// A saved query's first statement run once to warm up, then `runs` times (at least once):
+/// the warm-up's result and each timed run's engine time.
+pub(super) async fn time_saved_query(
+    engine: &LocalEngine,
+    text: &str,
+    runs: usize,
+) -> Result<(crate::engine::QueryOutput, Vec<Duration>), Error> {
+    let sql = statements::split(text)
+        .into_iter()
+        .next()
+        .map(|s| s.text)
+        .unwrap_or_default();
+    let warm = engine.query(&sql).await?;
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        times.push(engine.query(&sql).await?.info.elapsed);
+    }
+    Ok((warm, times))
 }
 
 fn min_median(times: &mut [Duration]) -> (Duration, Duration) {
