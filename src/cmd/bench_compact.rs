@@ -143,7 +143,7 @@ async fn time_queries(
 /// Whether two results agree by the comparison rules of `compare` (floats summed in another
 /// order may differ in their last digits).
 fn same(name: &str, before: &QueryOutput, after: &QueryOutput) -> bool {
-    use crate::compare::{Side, SideFacts, Tolerance, compare};
+    use crate::compare::{OutputOrder, Side, SideFacts, Tolerance, compare};
     let side = |output, label: &str| Side {
         output,
         facts: SideFacts {
@@ -155,7 +155,7 @@ fn same(name: &str, before: &QueryOutput, after: &QueryOutput) -> bool {
         name,
         &side(before, "before"),
         &side(after, "after"),
-        false,
+        &OutputOrder::unordered(),
         Tolerance::default(),
     )
     .agree

@@ -1,22 +1,26 @@
 //! The comparison itself, in steps: pair the columns (by position, or by name when the counts
-//! differ) and note schema differences, align the rows ([`super::align`]), then count the
-//! differing rows per kind and column and keep the first [`SHOWN_ROWS`] in detail.
+//! differ) and note schema differences, find the ORDER BY keys among the compared columns,
+//! align the rows ([`super::align`]), then count the differing rows per kind and column and keep
+//! the first [`SHOWN_ROWS`] in detail.
 
 use arrow::datatypes::{DataType, Schema};
 
-use super::align::{self, Rows, Step};
+use super::align::{self, Cut, RowOrder, Rows, Step};
 use super::notes::notes;
+use super::order::{KeyTarget, OutputOrder};
 use super::types::{
-    ColumnCount, ColumnInfo, Comparison, RowDiff, RowDiffKind, SHOWN_ROWS, Side, SideSummary,
+    ColumnCount, ColumnInfo, Comparison, CutTie, RowDiff, RowDiffKind, SHOWN_ROWS, Side,
+    SideSummary,
 };
 use super::value::{self, Cell, Tolerance};
 
-/// Compares two results. `ordered`: the query orders its output, so row order is compared too.
+/// Compares two results. `order`: how the query orders its output (see [`OutputOrder`]); when
+/// it does, the order of the ORDER BY keys is compared too.
 pub fn compare(
     query: &str,
     left: &Side,
     right: &Side,
-    ordered: bool,
+    order: &OutputOrder,
     tol: Tolerance,
 ) -> Comparison {
     let (ls, rs) = (&left.output.schema, &right.output.schema);
@@ -32,19 +36,27 @@ pub fn compare(
         .map(|&(i, _)| ls.field(i).name().clone())
         .collect();
     let (lcols, rcols): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+    let (row_order, key_notes) = row_order(order, ls, rs, &pairs);
     let mut lrows = align::rows_of(left.output, &lcols);
     let mut rrows = align::rows_of(right.output, &rcols);
-    let alignment = align::align_rows(&mut lrows, &mut rrows, ordered, tol);
+    let alignment = align::align_rows(&mut lrows, &mut rrows, &row_order, tol);
     let t = tally(&alignment.steps, [&lrows, &rrows], &columns, labels, tol);
+    let cut_ties = alignment
+        .cut_ties
+        .iter()
+        .map(|c| cut_tie(c, [&lrows, &rrows], &columns, &row_order.keys))
+        .collect();
     Comparison {
         query: query.to_string(),
         agree: schema.is_empty() && t.changed + t.only_left + t.only_right == 0,
         left: summary(left),
         right: summary(right),
-        ordered,
+        ordered: order.ordered,
+        order_keys: row_order.keys.iter().map(|&k| columns[k].clone()).collect(),
         tolerance: tol,
         schema,
         order_differs_at: alignment.order_differs_at,
+        cut_ties,
         changed_rows: t.changed,
         only_left_rows: t.only_left,
         only_right_rows: t.only_right,
@@ -54,7 +66,94 @@ pub fn compare(
         notes: notes(&left.facts, &right.facts)
             .into_iter()
             .chain(renamed)
+            .chain(key_notes)
             .collect(),
+    }
+}
+
+/// The ORDER BY keys as compared columns (indexes into `pairs`), up to the first key that is
+/// not an output column (the order by it, and by the keys after it, cannot be checked: rows
+/// equal on the keys before it compare as a set), with a note when keys were left out.
+fn row_order(
+    order: &OutputOrder,
+    ls: &Schema,
+    rs: &Schema,
+    pairs: &[(usize, usize)],
+) -> (RowOrder, Vec<String>) {
+    let mut row_order = RowOrder {
+        ordered: order.ordered,
+        keys: Vec::new(),
+        limit: order.limit,
+        offset: order.offset,
+    };
+    if !order.ordered {
+        return (row_order, Vec::new());
+    }
+    if !order.keys_known {
+        // ORDER BY ALL, or SQL the parser does not know: whole rows order.
+        row_order.keys = (0..pairs.len()).collect();
+        return (row_order, Vec::new());
+    }
+    let named = |(l, r): (usize, usize), n: &str| {
+        ls.field(l).name().eq_ignore_ascii_case(n) || rs.field(r).name().eq_ignore_ascii_case(n)
+    };
+    for (i, key) in order.keys.iter().enumerate() {
+        let found = match &key.target {
+            KeyTarget::Position(p) | KeyTarget::Item(p) => pairs.iter().position(|&(l, _)| l == *p),
+            KeyTarget::Name(n) => pairs.iter().position(|&pair| named(pair, n)),
+            KeyTarget::Unknown => None,
+        };
+        match found {
+            Some(c) => {
+                if !row_order.keys.contains(&c) {
+                    row_order.keys.push(c);
+                }
+            }
+            None => {
+                let checked = if i == 0 {
+                    "the order cannot be checked: rows compare as a set".to_string()
+                } else {
+                    format!(
+                        "the order is checked on the key{} before it, and rows equal on {} \
+                         compare as a set",
+                        if i == 1 { "" } else { "s" },
+                        if i == 1 { "it" } else { "them" }
+                    )
+                };
+                let note = format!(
+                    "ORDER BY key {} ({}) is not an output column: {checked}",
+                    i + 1,
+                    key.text
+                );
+                return (row_order, vec![note]);
+            }
+        }
+    }
+    (row_order, Vec::new())
+}
+
+/// A cut tie as reported: its rows 1-based, the key values the tied rows share, and the rows
+/// only one side kept.
+fn cut_tie(
+    c: &align::CutTie,
+    [lrows, rrows]: [&Rows; 2],
+    columns: &[String],
+    keys: &[usize],
+) -> CutTie {
+    let first = &lrows[c.rows.start].1;
+    CutTie {
+        at: match c.at {
+            Cut::Limit => "limit",
+            Cut::Offset => "offset",
+        },
+        first_row: c.rows.start + 1,
+        rows: c.rows.len(),
+        keys: keys
+            .iter()
+            .map(|&k| format!("{} = {}", columns[k], first[k]))
+            .collect(),
+        only_left: c.only_left.iter().map(|&i| show(&lrows[i].1)).collect(),
+        only_right: c.only_right.iter().map(|&j| show(&rrows[j].1)).collect(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Normalise two results and diff them (GUIDE §5): rows sorted unless the query orders its
-//! output (then order counts too), values compared across representations ([`value`]), float
+//! output (then the order of the ORDER BY keys counts too, and rows tying on every key compare
+//! as a set), values compared across representations ([`value`]), float
 //! tolerance, NULL distinct from `''` and NaN; a [`Comparison`] says which rows and columns differ.
 //! The comparison's shapes are in `types`, its steps in `diff`, row alignment in `align`,
 //! notes in `notes`, and whether a query orders its output in `order`.
@@ -16,9 +17,9 @@ mod types;
 pub mod value;
 
 pub use diff::compare;
-pub use order::orders_output;
+pub use order::{KeyTarget, OutputOrder, SortKey, output_order};
 pub use types::{
-    ColumnCount, ColumnInfo, Comparison, RowDiff, RowDiffKind, SHOWN_ROWS, Side, SideFacts,
+    ColumnCount, ColumnInfo, Comparison, CutTie, RowDiff, RowDiffKind, SHOWN_ROWS, Side, SideFacts,
     SideSummary,
 };
 pub use value::{Cell, Tolerance};

@@ -41,20 +41,26 @@ fn side_line(out: &mut String, s: &super::SideSummary) {
 pub fn text(c: &Comparison) -> String {
     let mut out = String::new();
     let (l, r) = (&c.left.facts.label, &c.right.facts.label);
-    let verdict = if c.agree { "match" } else { "MISMATCH" };
+    let verdict = match (c.agree, c.cut_ties.is_empty()) {
+        (false, _) => "MISMATCH",
+        (true, true) => "match",
+        (true, false) => "match, but for the rows kept among ties cut by a LIMIT or OFFSET",
+    };
     let _ = writeln!(out, "== {}: {verdict}", c.query);
     side_line(&mut out, &c.left);
     side_line(&mut out, &c.right);
+    let rows = match (c.ordered, c.order_keys.as_slice()) {
+        (false, _) => "as sorted sets (no final ORDER BY)".to_string(),
+        (true, []) => "as sorted sets (no ORDER BY key is an output column)".to_string(),
+        (true, keys) => format!(
+            "in the order of the ORDER BY keys ({}); rows that tie on every key as a set",
+            keys.join(", ")
+        ),
+    };
     let _ = writeln!(
         out,
-        "   rows compared {}; floats agree within rel {:e} or abs {:e}",
-        if c.ordered {
-            "in order (the query ends with ORDER BY)"
-        } else {
-            "as sorted sets (no final ORDER BY)"
-        },
-        c.tolerance.rel,
-        c.tolerance.abs
+        "   rows compared {rows}; floats agree within rel {:e} or abs {:e}",
+        c.tolerance.rel, c.tolerance.abs
     );
     for s in &c.schema {
         let _ = writeln!(out, "   schema: {s}");
@@ -64,6 +70,9 @@ pub fn text(c: &Comparison) -> String {
             out,
             "   order: both sides hold the same rows in a different order, first at row {at}"
         );
+    }
+    for t in &c.cut_ties {
+        cut_tie(&mut out, t, l, r);
     }
     if !c.agree {
         let _ = writeln!(
@@ -138,6 +147,28 @@ pub fn text(c: &Comparison) -> String {
         let _ = writeln!(out, "   note: {n}");
     }
     out
+}
+
+/// A tie cut by the LIMIT or OFFSET: where, on which key values, and the rows each side alone
+/// kept.
+fn cut_tie(out: &mut String, t: &super::CutTie, l: &str, r: &str) {
+    let last = t.first_row + t.rows - 1;
+    let _ = writeln!(
+        out,
+        "   ties at the {}: the engines kept different rows among ties at the {} (rows {}-{last} \
+         tie on {}): {} row(s) only on {l}, {} only on {r}; either is a correct result of the query",
+        t.at,
+        t.at,
+        t.first_row,
+        t.keys.join(", "),
+        t.only_left.len(),
+        t.only_right.len()
+    );
+    for (side, rows) in [(l, &t.only_left), (r, &t.only_right)] {
+        for row in rows.iter().take(super::SHOWN_ROWS) {
+            let _ = writeln!(out, "      only on {side}: {}", row.join(" | "));
+        }
+    }
 }
 
 /// Writes comparisons in `format`: JSON (an array; one object for a single comparison) for

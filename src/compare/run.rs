@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use super::offline::{self, Against};
-use super::{CompareError, Comparison, Side, SideFacts, Tolerance, compare, orders_output};
+use super::{CompareError, Comparison, Side, SideFacts, Tolerance, compare, output_order};
 use crate::engine::athena::AthenaEngine;
 use crate::engine::{EngineError, LocalEngine, QueryOutput};
 use crate::lake::delta::read::AsOf as TableAsOf;
@@ -87,7 +87,7 @@ pub async fn run_both(
             output: &aout,
             facts: afacts,
         },
-        orders_output(sql),
+        &output_order(sql),
         tol,
     );
     Ok((c, lout))
@@ -157,7 +157,7 @@ pub async fn against_saved(
             output: &saved,
             facts: sfacts,
         },
-        orders_output(sql),
+        &output_order(sql),
         tol,
     ))
 }

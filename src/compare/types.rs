@@ -83,6 +83,23 @@ pub struct RowDiff {
     pub reasons: Vec<String>,
 }
 
+/// A tie of the ORDER BY keys that a LIMIT (or OFFSET) cut through, where the engines kept
+/// different rows: both are correct results of the query, so this is its own kind of
+/// difference and does not make the results disagree.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutTie {
+    /// `limit` (the last tie) or `offset` (the first).
+    pub at: &'static str,
+    /// The tie's first row and its number of rows (1-based positions, the same on both sides).
+    pub first_row: usize,
+    pub rows: usize,
+    /// The key values the tied rows share, as `column = value`.
+    pub keys: Vec<String>,
+    /// The tied rows only the left side kept, and those only the right side kept.
+    pub only_left: Vec<Vec<String>>,
+    pub only_right: Vec<Vec<String>>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnCount {
     pub column: String,
@@ -99,6 +116,9 @@ pub struct Comparison {
     pub right: SideSummary,
     /// Rows compared in order (the query orders its output) or as sorted sets.
     pub ordered: bool,
+    /// The compared columns that order the rows (the ORDER BY keys that are output columns);
+    /// rows equal on all of them tie and compare as a set.
+    pub order_keys: Vec<String>,
     pub tolerance: Tolerance,
     /// Column count, name and type differences.
     pub schema: Vec<String>,
@@ -106,6 +126,8 @@ pub struct Comparison {
     pub columns: Vec<String>,
     /// Both sides hold the same rows, in a different order: the first differing position.
     pub order_differs_at: Option<usize>,
+    /// Ties cut by a LIMIT or OFFSET where the engines kept different rows.
+    pub cut_ties: Vec<CutTie>,
     pub changed_rows: usize,
     pub only_left_rows: usize,
     pub only_right_rows: usize,
