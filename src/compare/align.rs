@@ -146,7 +146,7 @@ pub(super) fn align_rows(
     Alignment::of(positional)
 }
 
-fn cells_agree(a: &[Cell], b: &[Cell], tol: Tolerance) -> bool {
+pub(super) fn cells_agree(a: &[Cell], b: &[Cell], tol: Tolerance) -> bool {
     a.iter().zip(b).all(|(x, y)| x.differs(y, tol).is_none())
 }
 

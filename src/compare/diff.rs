@@ -10,7 +10,7 @@ use super::notes::notes;
 use super::order::{KeyTarget, OutputOrder};
 use super::types::{
     ColumnCount, ColumnInfo, Comparison, CutTie, RowDiff, RowDiffKind, SHOWN_ROWS, Side,
-    SideSummary,
+    SideSummary, TieCheck,
 };
 use super::value::{self, Cell, Tolerance};
 
@@ -44,7 +44,7 @@ pub fn compare(
     let cut_ties = alignment
         .cut_ties
         .iter()
-        .map(|c| cut_tie(c, [&lrows, &rrows], &columns, &row_order.keys))
+        .map(|c| cut_tie(c, [&lrows, &rrows], &columns, &row_order.keys, &lcols))
         .collect();
     Comparison {
         query: query.to_string(),
@@ -139,6 +139,7 @@ fn cut_tie(
     [lrows, rrows]: [&Rows; 2],
     columns: &[String],
     keys: &[usize],
+    left_columns: &[usize],
 ) -> CutTie {
     let first = &lrows[c.rows.start].1;
     CutTie {
@@ -154,6 +155,14 @@ fn cut_tie(
             .collect(),
         only_left: c.only_left.iter().map(|&i| show(&lrows[i].1)).collect(),
         only_right: c.only_right.iter().map(|&j| show(&rrows[j].1)).collect(),
+        tie_rows_without_limit: None,
+        not_in_tie: 0,
+        check: TieCheck {
+            left_columns: left_columns.to_vec(),
+            keys: keys.to_vec(),
+            tied: first.clone(),
+            only_right: c.only_right.iter().map(|&j| rrows[j].clone()).collect(),
+        },
     }
 }
 
@@ -313,7 +322,7 @@ fn tally(
     t
 }
 
-fn show(cells: &[Cell]) -> Vec<String> {
+pub(super) fn show(cells: &[Cell]) -> Vec<String> {
     cells.iter().map(ToString::to_string).collect()
 }
 
@@ -346,7 +355,7 @@ fn changed_row(
 }
 
 /// A row only one side has (`kind` says which); `missing_on` labels the other side.
-fn one_sided(
+pub(super) fn one_sided(
     kind: RowDiffKind,
     (pos, cells): &(usize, Vec<Cell>),
     columns: &[String],

@@ -13,11 +13,13 @@ pub mod offline;
 mod order;
 pub mod report;
 pub mod run;
+mod ties;
 mod types;
 pub mod value;
 
 pub use diff::compare;
-pub use order::{KeyTarget, OutputOrder, SortKey, output_order};
+pub use order::{KeyTarget, OutputOrder, SortKey, output_order, without_limit};
+pub use ties::check_cut_ties;
 pub use types::{
     ColumnCount, ColumnInfo, Comparison, CutTie, RowDiff, RowDiffKind, SHOWN_ROWS, Side, SideFacts,
     SideSummary,

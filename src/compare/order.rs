@@ -70,6 +70,23 @@ pub fn output_order(sql: &str) -> OutputOrder {
     }
 }
 
+/// `sql`'s last statement without the LIMIT, OFFSET and FETCH of its outermost query (to see
+/// every row of a tie they cut); None when it has none or the parser does not know the SQL.
+pub fn without_limit(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let mut stmts = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
+    let Some(Statement::Query(q)) = stmts.last_mut() else {
+        return None;
+    };
+    if q.limit_clause.is_none() && q.fetch.is_none() {
+        return None;
+    }
+    q.limit_clause = None;
+    q.fetch = None;
+    Some(q.to_string())
+}
+
 fn query_order(q: &Query) -> OutputOrder {
     let Some(order_by) = &q.order_by else {
         return OutputOrder::unordered();
@@ -283,6 +300,22 @@ mod tests {
         assert!(output_order("SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS ONLY").limit);
         assert!(!output_order("SELECT a FROM t ORDER BY a LIMIT ALL").limit);
         assert!(!output_order("SELECT a FROM (SELECT a FROM t ORDER BY a LIMIT 1)").limit);
+    }
+
+    #[test]
+    fn the_limit_can_be_taken_off() {
+        assert_eq!(
+            without_limit("SELECT a FROM t ORDER BY a LIMIT 5 OFFSET 2").as_deref(),
+            Some("SELECT a FROM t ORDER BY a")
+        );
+        assert_eq!(
+            without_limit(
+                "SELECT a FROM (SELECT a FROM t LIMIT 1) ORDER BY a FETCH FIRST 1 ROWS ONLY"
+            )
+            .as_deref(),
+            Some("SELECT a FROM (SELECT a FROM t LIMIT 1) ORDER BY a")
+        );
+        assert_eq!(without_limit("SELECT a FROM t ORDER BY a"), None);
     }
 
     #[test]

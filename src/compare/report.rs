@@ -152,18 +152,31 @@ pub fn text(c: &Comparison) -> String {
 /// A tie cut by the LIMIT or OFFSET: where, on which key values, and the rows each side alone
 /// kept.
 fn cut_tie(out: &mut String, t: &super::CutTie, l: &str, r: &str) {
-    let last = t.first_row + t.rows - 1;
+    let rows = match t.rows {
+        1 => format!("row {} ties", t.first_row),
+        n => format!("rows {}-{} tie", t.first_row, t.first_row + n - 1),
+    };
     let _ = writeln!(
         out,
-        "   ties at the {}: the engines kept different rows among ties at the {} (rows {}-{last} \
-         tie on {}): {} row(s) only on {l}, {} only on {r}; either is a correct result of the query",
+        "   ties at the {}: the engines kept different rows among ties at the {} ({rows} on {}): \
+         {} row(s) only on {l}, {} only on {r}",
         t.at,
         t.at,
-        t.first_row,
         t.keys.join(", "),
         t.only_left.len(),
         t.only_right.len()
     );
+    if let Some(n) = t.tie_rows_without_limit {
+        let verdict = match t.not_in_tie {
+            0 => format!("every row {r} kept is one of them: both are correct results"),
+            k => format!("{k} row(s) {r} kept are not (shown below as rows missing on {l})"),
+        };
+        let _ = writeln!(
+            out,
+            "      checked: without its {} the query gives {n} row(s) of this tie on {l}; {verdict}",
+            t.at.to_uppercase()
+        );
+    }
     for (side, rows) in [(l, &t.only_left), (r, &t.only_right)] {
         for row in rows.iter().take(super::SHOWN_ROWS) {
             let _ = writeln!(out, "      only on {side}: {}", row.join(" | "));

@@ -5,7 +5,10 @@
 use std::sync::atomic::AtomicBool;
 
 use super::offline::{self, Against};
-use super::{CompareError, Comparison, Side, SideFacts, Tolerance, compare, output_order};
+use super::{
+    CompareError, Comparison, Side, SideFacts, Tolerance, check_cut_ties, compare, output_order,
+    without_limit,
+};
 use crate::engine::athena::AthenaEngine;
 use crate::engine::{EngineError, LocalEngine, QueryOutput};
 use crate::lake::delta::read::AsOf as TableAsOf;
@@ -77,7 +80,7 @@ pub async fn run_both(
         table_versions: versions,
         ..SideFacts::default()
     };
-    let c = compare(
+    let mut c = compare(
         what,
         &Side {
             output: &lout,
@@ -90,6 +93,7 @@ pub async fn run_both(
         &output_order(sql),
         tol,
     );
+    check_ties(local, &mut c, sql, cancel).await;
     Ok((c, lout))
 }
 
@@ -147,7 +151,7 @@ pub async fn against_saved(
         .await
         .map_err(|e| failed(name, "local", e))?;
     let (lout, lfacts) = run_local(&local, name, sql, pin, cancel).await?;
-    Ok(compare(
+    let mut c = compare(
         name,
         &Side {
             output: &lout,
@@ -159,5 +163,36 @@ pub async fn against_saved(
         },
         &output_order(sql),
         tol,
-    ))
+    );
+    check_ties(&local, &mut c, sql, cancel).await;
+    Ok(c)
+}
+
+/// Checks the ties a LIMIT or OFFSET cut where the engines kept different rows (see
+/// [`check_cut_ties`]): runs `sql` without them on the local engine, at the table version
+/// the comparison read.
+async fn check_ties(local: &LocalEngine, c: &mut Comparison, sql: &str, cancel: &AtomicBool) {
+    if c.cut_ties.is_empty() {
+        return;
+    }
+    let Some(unlimited) = without_limit(sql) else {
+        c.notes.push(
+            "the rows kept among ties at the cut were not checked: the query could not be \
+             rewritten without its LIMIT"
+                .into(),
+        );
+        return;
+    };
+    let at = c
+        .left
+        .facts
+        .lake
+        .as_ref()
+        .map(|l| TableAsOf::Version(l.version));
+    match crate::engine::cancellable(local.query_at(&unlimited, at), cancel, "local").await {
+        Ok(out) => check_cut_ties(c, &out),
+        Err(e) => c.notes.push(format!(
+            "the rows kept among ties at the cut were not checked: {e}"
+        )),
+    }
 }

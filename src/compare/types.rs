@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::value::Tolerance;
+use super::value::{Cell, Tolerance};
 use crate::engine::QueryOutput;
 use crate::engine::lakestate::LakeState;
 
@@ -98,6 +98,34 @@ pub struct CutTie {
     /// The tied rows only the left side kept, and those only the right side kept.
     pub only_left: Vec<Vec<String>>,
     pub only_right: Vec<Vec<String>>,
+    /// How many rows tie on these key values when the left side's query runs without its
+    /// LIMIT and OFFSET (each row only the right side kept must be one of them); None when
+    /// that was not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tie_rows_without_limit: Option<usize>,
+    /// Rows only the right side kept that are not rows of the tie (then the results
+    /// disagree, and these rows count as only on the right).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_in_tie: usize,
+    /// What checking the right side's rows against the whole tie needs.
+    #[serde(skip)]
+    pub(super) check: TieCheck,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The cells behind a [`CutTie`], to check it against the left side's unlimited result.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TieCheck {
+    /// The compared columns' indexes in the left side's result.
+    pub left_columns: Vec<usize>,
+    /// The key columns (indexes into the compared columns) and a tied row's cells.
+    pub keys: Vec<usize>,
+    pub tied: Vec<Cell>,
+    /// The tied rows only the right side kept, with their 1-based positions there.
+    pub only_right: Vec<(usize, Vec<Cell>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

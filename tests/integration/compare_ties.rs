@@ -133,9 +133,12 @@ fn a_limit_that_cuts_a_tie_is_its_own_kind_of_difference() {
             serde_json::json!(["trade_date = 2000-03-02"])
         );
         assert_eq!(ties[0]["only_right"][0][1], format!("'{symbol}'"));
+        // Checked: the row Athena kept is one of the tie's three rows without the LIMIT.
+        assert_eq!(ties[0]["tie_rows_without_limit"], 3);
         let t = report(lake.path(), "limit_cut", &csv);
         assert!(
-            t.contains("the engines kept different rows among ties at the limit"),
+            t.contains("the engines kept different rows among ties at the limit (row 4 ties")
+                && t.contains("3 row(s) of this tie on local; every row athena kept is one"),
             "{t}"
         );
     }
@@ -155,6 +158,23 @@ fn a_limit_that_cuts_a_tie_is_its_own_kind_of_difference() {
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["cut_ties"], serde_json::json!([]));
     assert_eq!(v["changed_rows"], 1, "{v:#}");
+    // Planted: Athena "kept" a row that has the tie's key but is not one of its rows (AAPL's
+    // volume is wrong): caught by running the query without its LIMIT.
+    let bogus = variant(work.path(), "limit_cut", "bogus", |t| {
+        t.replace(
+            "\"2000-03-02\",\"IBM\",\"22385800\"",
+            "\"2000-03-02\",\"AAPL\",\"5558201\"",
+        )
+    });
+    let (code, v) = compare(lake.path(), "limit_cut", &bogus);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["only_right_rows"], 1, "{v:#}");
+    assert_eq!(v["cut_ties"][0]["not_in_tie"], 1, "{v:#}");
+    let reason = v["rows"][0]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("not a row of that tie on local"),
+        "{reason}"
+    );
     // Planted: a value changed before the tie: a difference, LIMIT or not.
     let before = variant(work.path(), "limit_cut", "before", |t| {
         t.replace("\"19232200\"", "\"19232201\"")
