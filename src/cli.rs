@@ -42,8 +42,19 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Log lines on stderr as text, or as one JSON object per line (for services).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STOCKLAKE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +328,11 @@ pub struct ProduceArgs {
     /// Synthetic: date of the first bar (YYYY-MM-DD).
     #[arg(long, default_value = defaults::SYNTHETIC_START, requires = "synthetic")]
     pub start: String,
+
+    /// Serve Prometheus metrics (events sent, acknowledged, failed) on this address
+    /// (e.g. 127.0.0.1:9465): GET /metrics, GET /healthz.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +404,14 @@ pub struct ConsumeArgs {
     /// feed's symbols changing at every flush: 0s compacts them too.
     #[arg(long, value_parser = humantime::parse_duration, requires = "compact_every")]
     pub compact_min_age: Option<Duration>,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464; port 0 picks one and
+    /// says which): GET /metrics (events read, committed and rejected by reason, commits and
+    /// their latency, flush sizes, files and bytes written, per-partition lag and lake offset,
+    /// last commit time) and GET /healthz (200 while the member holds partitions and commits
+    /// when events wait, else 503; a JSON body says why).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Args)]

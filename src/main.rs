@@ -12,7 +12,7 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     stocklake::signal::install();
     let code = match run(&cli) {
         Ok(()) => stocklake::error::exit::OK,
@@ -46,7 +46,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
 /// Log lines on stderr: warnings by default, more with each -v; RUST_LOG overrides. The AWS
 /// SDK's own warnings (credential and region probes, retries) show from -v on: by default a
 /// failed AWS call is the one line of the error it ends with.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: stocklake::cli::LogFormat) {
     let default = match verbose {
         0 => concat!(
             "warn,aws_config=error,aws_runtime=error,aws_types=error,aws_smithy_runtime=error,",
@@ -65,9 +65,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        stocklake::cli::LogFormat::Text => fmt.with_target(false).init(),
+        stocklake::cli::LogFormat::Json => fmt.json().with_current_span(false).init(),
+    }
 }

@@ -27,6 +27,16 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         rt.handle().clone(),
     );
     let mut consumer = consumer?;
+    let _metrics = match &args.metrics {
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            let stall_after = (opts.flush_interval * 3).max(crate::settings::defaults::STALL_AFTER);
+            let m = crate::metrics::ConsumerMetrics::register(&mut registry, stall_after);
+            consumer = consumer.with_metrics(m.clone());
+            Some(serve_metrics(addr, registry, m)?)
+        }
+        None => None,
+    };
     if args.register_partitions {
         tracing::warn!(
             "--register-partitions is no longer needed: the lake is a Delta table, which Athena reads without registered partitions (run `stocklake catalog` once)"
@@ -60,6 +70,21 @@ pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), E
         print_summary(&stats, started);
     }
     Ok(result?)
+}
+
+/// Serves `registry` on `addr` and says where (the port may have been picked).
+pub(super) fn serve_metrics(
+    addr: &str,
+    registry: prometheus_client::registry::Registry,
+    health: std::sync::Arc<dyn crate::metrics::Health>,
+) -> Result<crate::metrics::MetricsServer, Error> {
+    let server = crate::metrics::serve(addr, registry, health)
+        .map_err(|e| Error::Usage(format!("--metrics {addr}: {e}")))?;
+    eprintln!(
+        "metrics on http://{}/metrics (health: /healthz)",
+        server.addr
+    );
+    Ok(server)
 }
 
 fn dedup(keys: &[crate::lake::PartitionKey]) -> Vec<crate::lake::PartitionKey> {

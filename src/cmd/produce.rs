@@ -68,6 +68,15 @@ pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), E
     };
 
     let producer = Producer::new(&kafka, &topic)?;
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            let m = crate::metrics::ProducerMetrics::register(&mut registry);
+            let server = super::consume::serve_metrics(addr, registry, m.clone())?;
+            Some((m, server))
+        }
+        None => None,
+    };
     let bar = super::progress_bar(
         quiet,
         expected,
@@ -83,6 +92,9 @@ pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), E
         crate::signal::stop_flag(),
         crate::signal::abort_flag(),
         |p: Progress| {
+            if let Some((m, _)) = &metrics {
+                m.report(p.sent, p.acked, p.failed);
+            }
             bar.set_position(p.acked);
             let rate = p.acked as f64 / started.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
@@ -92,6 +104,10 @@ pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), E
         },
     )?;
     bar.finish_and_clear();
+    if let Some((m, _)) = &metrics {
+        let p = summary.progress;
+        m.report(p.sent, p.acked, p.failed);
+    }
     print_summary(&summary, &topic, quiet);
     summary.check()?;
     Ok(())

@@ -43,6 +43,9 @@ pub const FLUSH_BYTES: usize = 64 << 20;
 /// ...or when its oldest event has waited this long (humantime, as the flag takes it).
 pub const FLUSH_INTERVAL: &str = "5s";
 pub const FLUSH_INTERVAL_DURATION: Duration = Duration::from_secs(5);
+/// `/healthz` of `consume --metrics`: a member holding partitions with events waiting that has
+/// not committed for the longer of this and three flush intervals is unhealthy.
+pub const STALL_AFTER: Duration = Duration::from_secs(30);
 /// Events larger than this are quarantined as oversized.
 pub const MAX_EVENT_BYTES: usize = 64 << 10;
 

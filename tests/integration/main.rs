@@ -17,6 +17,7 @@ mod delta_log;
 mod delta_read;
 mod demo;
 mod fencing;
+mod metrics;
 mod notebooks;
 mod pinned;
 mod produce;

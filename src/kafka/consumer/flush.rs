@@ -158,6 +158,10 @@ impl Inner {
                 })?;
         }
         self.stats.flushes += 1;
+        if let Some(m) = &self.metrics {
+            m.committed(events, started.elapsed());
+            m.report_totals(&self.stats.totals());
+        }
         tracing::info!("flushed {events} events in {:.0?}", started.elapsed());
         Ok(offsets)
     }

@@ -72,6 +72,8 @@ struct Inner {
     buffered_events: usize,
     buffered_bytes: usize,
     oldest: Option<Instant>,
+    /// Prometheus instruments, when `--metrics` serves them.
+    metrics: Option<Arc<crate::metrics::ConsumerMetrics>>,
 }
 
 impl LakeConsumer {
@@ -134,8 +136,16 @@ impl LakeConsumer {
                 buffered_events: 0,
                 buffered_bytes: 0,
                 oldest: None,
+                metrics: None,
             },
         })
+    }
+
+    /// Keeps `metrics` up to date: totals and partitions about four times a second, each
+    /// commit as it lands.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::ConsumerMetrics>) -> Self {
+        self.inner.metrics = Some(metrics);
+        self
     }
 
     pub fn stats(&self) -> &ConsumeStats {

@@ -50,3 +50,24 @@ pub struct ConsumeStats {
     /// When the first event arrived.
     pub first_event_at: Option<Instant>,
 }
+
+impl ConsumeStats {
+    /// The totals the metrics export.
+    pub fn totals(&self) -> crate::metrics::ConsumerTotals {
+        let mut reject_reasons: Vec<(String, u64)> = self
+            .reject_reasons
+            .iter()
+            .map(|(r, n)| (r.clone(), *n))
+            .collect();
+        reject_reasons.sort();
+        crate::metrics::ConsumerTotals {
+            events: self.events,
+            rows: self.rows,
+            rejects: self.rejects,
+            files: self.files,
+            bytes: self.bytes,
+            already_in_lake: self.already_in_lake,
+            reject_reasons,
+        }
+    }
+}
