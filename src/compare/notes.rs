@@ -52,9 +52,7 @@ fn lake_notes(a: &SideFacts, b: &SideFacts) -> Vec<String> {
         };
         let t = t.with_timezone(&chrono::Utc);
         if lake.committed_after(t) && lake.as_of.is_none() {
-            let clock = remote
-                .clock
-                .map_or(String::new(), |c| format!(" by {c}"));
+            let clock = remote.clock.map_or(String::new(), |c| format!(" by {c}"));
             notes.push(format!(
                 "{} read version {} of the table, committed after the {} query was submitted \
                  ({ran_at}{clock}), which records no table version: the engines may have read \

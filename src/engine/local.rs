@@ -250,7 +250,10 @@ impl LocalEngine {
         let key = (version, rejects.as_ref().and_then(DeltaTable::version));
         if tables.registered != Some(key) {
             let ticks = provider(&self.ctx, &ticks)?;
-            let rejects = rejects.as_ref().map(|r| provider(&self.ctx, r)).transpose()?;
+            let rejects = rejects
+                .as_ref()
+                .map(|r| provider(&self.ctx, r))
+                .transpose()?;
             for db in self.databases() {
                 self.register(db, TABLE, Some(ticks.clone()))?;
                 self.register(db, REJECTS_TABLE, rejects.clone())?;

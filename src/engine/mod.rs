@@ -63,9 +63,7 @@ pub struct QueryInfo {
 }
 
 /// Whose clock a submission time was read from.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Clock {
     /// Athena's `SubmissionDateTime`.
@@ -95,8 +93,7 @@ pub struct Submitted {
 impl Submitted {
     /// RFC 3339 with milliseconds, UTC (`2026-01-15T09:30:00.250Z`).
     pub fn rfc3339(&self) -> String {
-        self.at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 }
 

@@ -327,6 +327,9 @@ mod tests {
         assert_eq!(s.athena(&args).database, "other");
         assert_eq!(Settings::default().athena(&args).database, "other");
         args.database = None;
-        assert_eq!(Settings::default().athena(&args).database, defaults::DATABASE);
+        assert_eq!(
+            Settings::default().athena(&args).database,
+            defaults::DATABASE
+        );
     }
 }

@@ -95,7 +95,10 @@ mod tests {
         assert_eq!(Bill::dml(25_500_000).billed, 26 * MB);
         assert_eq!(Bill::dml(26_000_000).billed, 26 * MB);
         assert_eq!(cost_usd(1_000_000_000_000), 5.0);
-        assert_eq!(cost_usd(1_000_000_000_001), (1_000_001.0 * 1e6) / 1e12 * 5.0);
+        assert_eq!(
+            cost_usd(1_000_000_000_001),
+            (1_000_001.0 * 1e6) / 1e12 * 5.0
+        );
         let s = scanned_summary(2_000_000_000);
         assert!(s.contains("2000.00 MB") && s.contains("$0.0100"), "{s}");
     }
@@ -112,7 +115,10 @@ mod tests {
         assert!(!billable(Some(&T::Dml), Some(&S::Failed)));
         assert!(billable(Some(&T::Dml), Some(&S::Cancelled)));
         let free = Bill::new(5_000_000_000, billable(Some(&T::Ddl), ok));
-        assert_eq!((free.scanned, free.billed, free.cost_usd()), (5_000_000_000, 0, 0.0));
+        assert_eq!(
+            (free.scanned, free.billed, free.cost_usd()),
+            (5_000_000_000, 0, 0.0)
+        );
         assert!(free.summary().ends_with("not billed"), "{}", free.summary());
         let failed = Bill::new(42, billable(Some(&T::Dml), Some(&S::Failed)));
         assert_eq!(failed.cost_usd(), 0.0);

@@ -70,11 +70,11 @@ impl Finished {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_athena::primitives::DateTime as SdkTime;
     use aws_sdk_athena::types::{
         EngineVersion as SdkVersion, QueryExecutionState, QueryExecutionStatistics,
         QueryExecutionStatus,
     };
-    use aws_sdk_athena::primitives::DateTime as SdkTime;
 
     #[test]
     fn athenas_submission_time_and_engine_version_are_read() {

@@ -487,9 +487,16 @@ impl AthenaEngine {
     }
 }
 
-/// An object store error in a few words: its first line, at most 200 characters (S3 answers
-/// may carry a whole XML document).
+/// An object store error in a few words: what S3 said for the usual cases (a missing object or
+/// bucket, no s3:GetObject or KMS permission), else its first line, at most 200 characters (S3
+/// answers may carry a whole XML document).
 fn short_reason(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => return "not found".into(),
+        object_store::Error::PermissionDenied { .. } => return "access denied".into(),
+        object_store::Error::Unauthenticated { .. } => return "not authenticated".into(),
+        _ => {}
+    }
     let text = e.to_string();
     let line = text.lines().next().unwrap_or_default();
     match line.char_indices().nth(200) {
