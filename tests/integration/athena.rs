@@ -398,6 +398,13 @@ fn two_rows() -> Value {
     }])
 }
 
+/// A moto server with [`two_rows`] queued, and a folder for saved results.
+fn moto_with_two_rows() -> (Moto, tempfile::TempDir) {
+    let moto = Moto::start();
+    moto.queue_athena_results(&two_rows());
+    (moto, tempfile::tempdir().unwrap())
+}
+
 fn check_two_rows(out: &stocklake::engine::QueryOutput) {
     assert_eq!(out.num_rows(), 2);
     let b = &out.batches[0];
@@ -409,10 +416,8 @@ fn check_two_rows(out: &stocklake::engine::QueryOutput) {
 
 #[test]
 fn an_unreadable_result_csv_falls_back_to_the_pages_and_says_so() {
-    let moto = Moto::start();
-    let save = tempfile::tempdir().unwrap();
     // The output location's bucket does not exist: Athena's result file cannot be read.
-    moto.queue_athena_results(&two_rows());
+    let (moto, save) = moto_with_two_rows();
     rt().block_on(async {
         let mut s = settings(save.path());
         s.output = Some("s3://no-such-bucket/q/".into());
@@ -491,9 +496,7 @@ fn an_unreadable_result_csv_falls_back_to_the_pages_and_says_so() {
 
 #[test]
 fn athenas_submission_time_and_the_bill_are_saved_with_the_result() {
-    let moto = Moto::start();
-    let save = tempfile::tempdir().unwrap();
-    moto.queue_athena_results(&two_rows());
+    let (moto, save) = moto_with_two_rows();
     rt().block_on(async {
         let engine = AthenaEngine::with_config(&moto.sdk_config().await, settings(save.path()));
         let before = chrono::Utc::now();

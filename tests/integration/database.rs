@@ -15,6 +15,9 @@ use crate::harness::lake::{lake_arg, sample_lake};
 use crate::harness::moto::{Moto, athena_column, athena_row};
 use crate::harness::{cmd, fixture, repo, rt, stderr, stdout};
 
+/// `sql` on Athena in the database `other`.
+const ATHENA_IN_OTHER: [&str; 5] = ["sql", "--engine", "athena", "--database", "other"];
+
 /// (SQL text, database, catalog) of every execution moto recorded, sorted.
 fn executions(moto: &Moto) -> Vec<(String, String, String)> {
     rt().block_on(async {
@@ -101,19 +104,10 @@ fn saved_queries_run_unchanged_on_both_engines_in_a_non_default_database() {
 
     // Athena: every saved query, its text unchanged, in the execution context of `other`.
     // (In a directory of its own: these results are saved there.)
-    cmd(&[
-        "sql",
-        "--engine",
-        "athena",
-        "--database",
-        "other",
-        "--lake",
-        &l,
-        "-q",
-        &qd,
-    ])
-    .envs(moto.env())
-    .output_ok();
+    cmd(&ATHENA_IN_OTHER)
+        .args(["--lake", &l, "-q", &qd])
+        .envs(moto.env())
+        .output_ok();
     let mut want: Vec<(String, String, String)> = queries::from_dir(&queries_dir)
         .unwrap()
         .iter()
@@ -232,39 +226,22 @@ fn a_table_named_in_another_database_is_warned_about() {
     let moto = Moto::start();
     let lake = sample_lake();
     let l = lake_arg(lake.path());
-    let out = cmd(&[
-        "sql",
-        "--engine",
-        "athena",
-        "--database",
-        "other",
-        "--lake",
-        &l,
-    ])
-    .args(["-c", "SELECT count(*) FROM stocklake.ticks"])
-    .envs(moto.env())
-    .output_ok();
-    let err = stderr(&out);
+    // What `sql` on Athena in the database `other` says on stderr about `sql`.
+    let warnings = |sql: &str| {
+        let args = ["--lake", &l, "-c", sql];
+        stderr(
+            &cmd(&ATHENA_IN_OTHER)
+                .args(args)
+                .envs(moto.env())
+                .output_ok(),
+        )
+    };
+    let err = warnings("SELECT count(*) FROM stocklake.ticks");
     assert!(
         err.contains("names stocklake.ticks, outside the configured database other"),
         "{err}"
     );
     // Unqualified, or in the configured database: no warning.
-    let out = cmd(&[
-        "sql",
-        "--engine",
-        "athena",
-        "--database",
-        "other",
-        "--lake",
-        &l,
-    ])
-    .args(["-c", "SELECT count(*) FROM other.ticks JOIN ticks ON true"])
-    .envs(moto.env())
-    .output_ok();
-    assert!(
-        !stderr(&out).contains("outside the configured"),
-        "{}",
-        stderr(&out)
-    );
+    let err = warnings("SELECT count(*) FROM other.ticks JOIN ticks ON true");
+    assert!(!err.contains("outside the configured"), "{err}");
 }

@@ -52,18 +52,25 @@ impl Bill {
         self.billed as f64 / 1e12 * USD_PER_TB
     }
 
-    /// `data scanned: 1.23 MB, billed 10 MB, cost: $0.0000` (or `…, not billed` when free).
+    /// `data scanned: 1.23 MB, billed 10 MB, cost: $0.00005` (or `…, not billed` when free).
     pub fn summary(&self) -> String {
         let scanned = format!("data scanned: {:.2} MB", self.scanned as f64 / 1e6);
         if self.billed == 0 {
             return format!("{scanned}, not billed");
         }
         format!(
-            "{scanned}, billed {} MB, cost: ${:.4}",
+            "{scanned}, billed {} MB, cost: ${}",
             self.billed / MB,
-            self.cost_usd()
+            dollars(self.cost_usd())
         )
     }
+}
+
+/// Dollars to the millionth (one billed MB is $0.000005), without trailing zeros.
+fn dollars(usd: f64) -> String {
+    let text = format!("{usd:.6}");
+    let text = text.trim_end_matches('0');
+    text.strip_suffix('.').unwrap_or(text).to_string()
 }
 
 /// The cost in US dollars of a DML query that scanned `bytes` (see [`Bill`]).
@@ -86,7 +93,9 @@ mod tests {
             assert_eq!(Bill::dml(scanned).billed, 10 * MB, "{scanned}");
         }
         assert_eq!(cost_usd(0), 10.0 * 1e6 / 1e12 * 5.0);
-        assert!(scanned_summary(123).contains("billed 10 MB, cost: $0.0001"));
+        assert!(scanned_summary(123).ends_with("billed 10 MB, cost: $0.00005"));
+        assert_eq!(dollars(5.0), "5");
+        assert_eq!(dollars(0.000005), "0.000005");
     }
 
     #[test]
@@ -100,7 +109,10 @@ mod tests {
             (1_000_001.0 * 1e6) / 1e12 * 5.0
         );
         let s = scanned_summary(2_000_000_000);
-        assert!(s.contains("2000.00 MB") && s.contains("$0.0100"), "{s}");
+        assert!(
+            s.contains("2000.00 MB") && s.ends_with("cost: $0.01"),
+            "{s}"
+        );
     }
 
     #[test]
