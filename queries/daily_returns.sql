@@ -6,7 +6,7 @@ WITH prices AS (
         trade_date,
         COALESCE(adj_close, close) AS price,
         lag(COALESCE(adj_close, close)) OVER (PARTITION BY symbol ORDER BY event_time) AS prev_price
-    FROM stocklake.ticks
+    FROM ticks
 )
 SELECT symbol, trade_date, price, price / prev_price - 1 AS daily_return
 FROM prices

@@ -13,6 +13,6 @@ SELECT
     sum(CASE WHEN close > open THEN 1 ELSE 0 END) AS up_days,
     avg(CAST(volume AS DOUBLE)) AS avg_volume,
     sum(volume) AS total_volume
-FROM stocklake.ticks
+FROM ticks
 GROUP BY symbol
 ORDER BY symbol;

@@ -9,7 +9,7 @@ WITH peaks AS (
         max(COALESCE(adj_close, close)) OVER (
             PARTITION BY symbol ORDER BY event_time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS peak
-    FROM stocklake.ticks
+    FROM ticks
 ),
 ranked AS (
     SELECT

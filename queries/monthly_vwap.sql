@@ -6,7 +6,7 @@ SELECT
     count(*) AS trading_days,
     sum(close * volume) / sum(volume) AS vwap,
     sum(volume) AS total_volume
-FROM stocklake.ticks
+FROM ticks
 WHERE volume > 0 AND close IS NOT NULL
 GROUP BY symbol, CAST(date_trunc('month', trade_date) AS DATE)
 ORDER BY symbol, month_start;

@@ -13,7 +13,7 @@ WITH averages AS (
             PARTITION BY symbol ORDER BY event_time ROWS BETWEEN 49 PRECEDING AND CURRENT ROW
         ) AS ma50,
         row_number() OVER (PARTITION BY symbol ORDER BY event_time) AS day_number
-    FROM stocklake.ticks
+    FROM ticks
 ),
 sides AS (
     SELECT

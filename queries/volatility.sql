@@ -7,7 +7,7 @@ WITH returns AS (
         COALESCE(adj_close, close)
             / lag(COALESCE(adj_close, close)) OVER (PARTITION BY symbol ORDER BY event_time)
             - 1 AS daily_return
-    FROM stocklake.ticks
+    FROM ticks
 )
 SELECT
     symbol,

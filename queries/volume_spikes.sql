@@ -11,7 +11,7 @@ WITH volumes AS (
         count(volume) OVER (
             PARTITION BY symbol ORDER BY event_time ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING
         ) AS days_before
-    FROM stocklake.ticks
+    FROM ticks
 )
 SELECT symbol, trade_date, volume, avg_prev_20, volume / avg_prev_20 AS spike_ratio
 FROM volumes

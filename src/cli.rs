@@ -203,6 +203,12 @@ pub struct CompareArgs {
     #[arg(long, env = "STOCKLAKE_LAKE")]
     pub lake: Option<String>,
 
+    /// Glue database whose name the local engine gives the lake's tables (besides stocklake),
+    /// for saved results that do not record the database their query ran in. Default: the
+    /// settings file's [athena] database, else stocklake.
+    #[arg(long, env = "STOCKLAKE_DATABASE")]
+    pub database: Option<String>,
+
     /// Report format: table (text for people), json or ndjson (for machines).
     #[arg(long, value_enum, default_value_t = crate::print::OutputFormat::Table)]
     pub format: crate::print::OutputFormat,
@@ -617,6 +623,12 @@ pub struct SyncArgs {
 /// Where and how Athena runs a statement (for `sql --engine athena` and the REPL).
 #[derive(Debug, Args, Clone, Default)]
 pub struct AthenaArgs {
+    /// Glue database the statements run in, on both engines: Athena's query context, and on
+    /// the local engine the schema unqualified names resolve in (the lake's tables are also
+    /// `stocklake.ticks`). Default: the settings file's [athena] database, else stocklake.
+    #[arg(long, env = "STOCKLAKE_DATABASE")]
+    pub database: Option<String>,
+
     /// Athena workgroup. Default: the settings file's [athena] workgroup, else primary.
     #[arg(long, env = "STOCKLAKE_ATHENA_WORKGROUP")]
     pub workgroup: Option<String>,

@@ -105,10 +105,11 @@ pub fn show_result(result: &QueryOutput, show: Show<'_>, out: &mut dyn Write) ->
         } else {
             format!("{total} row{}", if total == 1 { "" } else { "s" })
         };
-        let mut extra = String::new();
-        if let Some(bytes) = result.info.bytes_scanned {
-            extra = format!(", {bytes} bytes scanned");
-        }
+        let extra = match (result.info.bill, result.info.bytes_scanned) {
+            (Some(bill), _) => format!(", {}", bill.summary()),
+            (None, Some(bytes)) => format!(", {bytes} bytes scanned"),
+            (None, None) => String::new(),
+        };
         eprintln!(
             "({rows}, {:.1} ms, {}{extra})",
             result.info.elapsed.as_secs_f64() * 1000.0,

@@ -14,6 +14,7 @@ pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
     let saved = script::queries_from_paths(&args.paths)?;
     let against = Against::open(&args.against).map_err(CompareError::from)?;
     let lake = settings.lake_url(args.lake.as_ref());
+    let database = settings.database(args.database.as_ref());
     let tol = settings::tolerance(&args.tolerance);
     let cancel = crate::signal::stop_flag();
     let rt = super::runtime(None)?;
@@ -25,9 +26,12 @@ pub fn run(settings: &Settings, args: &CompareArgs) -> Result<(), Error> {
             let Some(stmt) = statements::split(&q.sql).pop() else {
                 continue;
             };
-            let c = run::against_saved(
-                &lake, &against, &q.name, &stmt.text, args.as_of, tol, cancel,
-            );
+            let local = run::Offline {
+                lake: &lake,
+                database: &database,
+                as_of: args.as_of,
+            };
+            let c = run::against_saved_in(&local, &against, &q.name, &stmt.text, tol, cancel);
             match c.await {
                 Ok(c) => comparisons.push(c),
                 Err(e) => {

@@ -1,5 +1,6 @@
 //! The notes of a comparison: what a reader should know beyond the differences (types inferred
-//! from the values, the table versions each side read).
+//! from the values, the table versions each side read, and for a result that records no
+//! version, whether the local version was committed after Athena's submission time).
 
 use super::types::SideFacts;
 
@@ -51,10 +52,11 @@ fn lake_notes(a: &SideFacts, b: &SideFacts) -> Vec<String> {
         };
         let t = t.with_timezone(&chrono::Utc);
         if lake.committed_after(t) && lake.as_of.is_none() {
+            let clock = remote.clock.map_or(String::new(), |c| format!(" by {c}"));
             notes.push(format!(
-                "{} read version {} of the table, committed after the {} query ran ({ran_at}), \
-                 which records no table version: the engines may have read different data; pin \
-                 the local engine to that moment with --as-of {}",
+                "{} read version {} of the table, committed after the {} query was submitted \
+                 ({ran_at}{clock}), which records no table version: the engines may have read \
+                 different data; pin the local engine to that moment with --as-of {}",
                 local.label,
                 lake.version,
                 remote.label,

@@ -189,6 +189,7 @@ pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), SavedError> {
                 .filter(|s| s.len() == 36 && s.matches('-').count() == 4)
         }),
         ran_at: meta.map(|m| m.submitted_at.clone()),
+        clock: meta.map(|m| m.submitted_clock),
         source: Some(path.display().to_string()),
         lake: None,
         table_versions: meta.and_then(|m| m.table_versions),
@@ -202,6 +203,8 @@ pub fn load(entry: &Entry) -> Result<(QueryOutput, SideFacts), SavedError> {
             elapsed: std::time::Duration::from_millis(meta.map_or(0, |m| m.elapsed_ms)),
             query_id: facts.query_id.clone(),
             bytes_scanned: meta.map(|m| m.bytes_scanned),
+            bill: meta.and_then(SavedMeta::bill),
+            submitted: meta.and_then(SavedMeta::submitted),
             table_versions: facts.table_versions,
         },
     };

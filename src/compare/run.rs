@@ -10,7 +10,7 @@ use super::{
     without_limit,
 };
 use crate::engine::athena::AthenaEngine;
-use crate::engine::{EngineError, LocalEngine, QueryOutput};
+use crate::engine::{Clock, EngineError, LocalEngine, QueryOutput, Submitted};
 use crate::lake::delta::read::AsOf as TableAsOf;
 
 fn failed(what: &str, side: &str, e: EngineError) -> CompareError {
@@ -64,19 +64,25 @@ pub async fn run_both(
     tol: Tolerance,
     cancel: &AtomicBool,
 ) -> Result<(Comparison, QueryOutput), CompareError> {
-    let submitted = chrono::Utc::now();
+    let client_clock = chrono::Utc::now();
     let aout = athena
         .query(sql, cancel)
         .await
         .map_err(|e| failed(what, "athena", e))?;
     let versions = aout.info.table_versions;
+    // Athena's own submission time; this machine's clock only when Athena gave none.
+    let submitted = aout.info.submitted.unwrap_or(Submitted {
+        at: client_clock,
+        clock: Clock::Client,
+    });
     let at = versions.map(|v| TableAsOf::Version(v.after));
     let (lout, lfacts) = run_local(local, what, sql, at, cancel).await?;
     let afacts = SideFacts {
         label: "athena".into(),
         engine: "athena".into(),
         query_id: aout.info.query_id.clone(),
-        ran_at: Some(submitted.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ran_at: Some(submitted.rfc3339()),
+        clock: Some(submitted.clock),
         table_versions: versions,
         ..SideFacts::default()
     };
@@ -124,13 +130,41 @@ impl std::str::FromStr for AsOf {
 }
 
 /// Runs the query `name` (text `sql`) on the local engine over `lake` (until done or `cancel`)
-/// and compares it with its saved result in `against`.
+/// and compares it with its saved result in `against`. The local engine's database is the one
+/// the saved result ran in, else `stocklake` (see [`against_saved_in`]).
 pub async fn against_saved(
     lake: &str,
     against: &Against,
     name: &str,
     sql: &str,
     as_of: AsOf,
+    tol: Tolerance,
+    cancel: &AtomicBool,
+) -> Result<Comparison, CompareError> {
+    let local = Offline {
+        lake,
+        database: crate::engine::local::DATABASE,
+        as_of,
+    };
+    against_saved_in(&local, against, name, sql, tol, cancel).await
+}
+
+/// Where and at which version an offline comparison runs the local side.
+#[derive(Debug, Clone, Copy)]
+pub struct Offline<'a> {
+    pub lake: &'a str,
+    /// The database for saved results that do not record theirs (a result's own database is
+    /// the one its SQL text was resolved in on Athena, so the local engine takes it).
+    pub database: &'a str,
+    pub as_of: AsOf,
+}
+
+/// [`against_saved`], with the database for results that record none.
+pub async fn against_saved_in(
+    local: &Offline<'_>,
+    against: &Against,
+    name: &str,
+    sql: &str,
     tol: Tolerance,
     cancel: &AtomicBool,
 ) -> Result<Comparison, CompareError> {
@@ -142,15 +176,19 @@ pub async fn against_saved(
             looked: format!("{name}.csv"),
         })?;
     let (saved, sfacts) = offline::load(entry)?;
-    let pin = match as_of {
+    let pin = match local.as_of {
         AsOf::Now => None,
         AsOf::At(a) => Some(a),
         AsOf::Saved => sfacts.table_versions.map(|v| TableAsOf::Version(v.after)),
     };
-    let local = LocalEngine::open(lake)
+    let database = entry
+        .meta
+        .as_ref()
+        .map_or(local.database, |m| m.database.as_str());
+    let engine = LocalEngine::open_in(local.lake, database, None)
         .await
         .map_err(|e| failed(name, "local", e))?;
-    let (lout, lfacts) = run_local(&local, name, sql, pin, cancel).await?;
+    let (lout, lfacts) = run_local(&engine, name, sql, pin, cancel).await?;
     let mut c = compare(
         name,
         &Side {
@@ -164,7 +202,7 @@ pub async fn against_saved(
         &output_order(sql),
         tol,
     );
-    check_ties(&local, &mut c, sql, cancel).await;
+    check_ties(&engine, &mut c, sql, cancel).await;
     Ok(c)
 }
 

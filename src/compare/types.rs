@@ -21,6 +21,9 @@ pub struct SideFacts {
     /// When the query ran (RFC 3339), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ran_at: Option<String>,
+    /// Whose clock `ran_at` is (Athena's submission time, or this machine's clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::engine::Clock>,
     /// The file a saved result was read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

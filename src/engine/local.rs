@@ -1,6 +1,7 @@
-//! The local engine: the lake's Delta tables registered as `stocklake.ticks` (and
-//! `stocklake.rejects` when the lake has that table) in an embedded DataFusion context, through
-//! deltalake's provider. Each query reads one committed version: the latest at its start (the
+//! The local engine: the lake's Delta tables registered as `ticks` (and `rejects` when the lake
+//! has that table) in an embedded DataFusion context, through deltalake's provider, under the
+//! configured Glue database (DataFusion's default schema, so `FROM ticks` means what it means on
+//! Athena) and under `stocklake` as well. Each query reads one committed version: the latest at its start (the
 //! table is refreshed first, which costs one log listing when nothing changed), or the version
 //! the session or the caller pins (`--as-of`); files not in that version's log are never read.
 //! NULLs are ordered as Athena (Trino) orders them.
@@ -20,7 +21,8 @@ use crate::lake::TableLayout;
 use crate::lake::delta::read::{self, AsOf};
 use crate::lake::delta::{rejects_url, ticks_url};
 
-/// The database (DataFusion schema) and table names, the same as the Glue catalog's.
+/// The database (DataFusion schema) the tables are always registered under, and the default
+/// Glue database; the table names are the Glue catalog's.
 pub const DATABASE: &str = "stocklake";
 pub const TABLE: &str = "ticks";
 /// The quarantined events' table.
@@ -46,6 +48,9 @@ struct Tables {
 /// A DataFusion session over one lake.
 pub struct LocalEngine {
     ctx: SessionContext,
+    /// The configured database: the default schema, and a name for the tables besides
+    /// [`DATABASE`].
+    database: String,
     lake: Url,
     ticks_url: Url,
     rejects_url: Url,
@@ -100,6 +105,20 @@ impl LocalEngine {
     /// Like [`LocalEngine::open`], with the session pinned to `as_of` (see
     /// [`LocalEngine::set_as_of`]).
     pub async fn open_at(lake_url: &str, as_of: Option<AsOf>) -> Result<Self, EngineError> {
+        Self::open_in(lake_url, DATABASE, as_of).await
+    }
+
+    /// Like [`LocalEngine::open_at`], with the tables registered under `database` too, and
+    /// `database` the default schema (what a Glue database configured with `--database` is to
+    /// Athena: unqualified names resolve in it).
+    pub async fn open_in(
+        lake_url: &str,
+        database: &str,
+        as_of: Option<AsOf>,
+    ) -> Result<Self, EngineError> {
+        // Glue keeps database names in lower case, and so does DataFusion's SQL.
+        let database = database.to_ascii_lowercase();
+        let database = database.as_str();
         let (_, lake) = crate::lake::lake_location(lake_url).map_err(lake_err)?;
         let ticks_url = ticks_url(lake_url).map_err(lake_err)?;
         let rejects_url = rejects_url(lake_url).map_err(lake_err)?;
@@ -108,14 +127,21 @@ impl LocalEngine {
 
         let mut config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema("datafusion", DATABASE)
+            .with_default_catalog_and_schema("datafusion", database)
             .with_create_default_catalog_and_schema(true);
         // Trino puts NULLs last whatever the direction; DataFusion's default follows Postgres.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let ctx = SessionContext::new_with_config(config);
+        if database != DATABASE
+            && let Some(catalog) = ctx.catalog("datafusion")
+        {
+            let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+            catalog.register_schema(DATABASE, schema).map_err(setup)?;
+        }
         let schema = provider(&ctx, &latest)?.schema();
         let engine = LocalEngine {
             ctx,
+            database: database.to_string(),
             lake,
             ticks_url,
             rejects_url,
@@ -223,27 +249,49 @@ impl LocalEngine {
         let version = ticks.version().unwrap_or_default();
         let key = (version, rejects.as_ref().and_then(DeltaTable::version));
         if tables.registered != Some(key) {
-            let ticks_name = format!("{DATABASE}.{TABLE}");
-            let rejects_name = format!("{DATABASE}.{REJECTS_TABLE}");
-            // Registering does not replace a table of the same name.
-            self.ctx
-                .deregister_table(ticks_name.as_str())
-                .map_err(setup)?;
-            self.ctx
-                .register_table(ticks_name.as_str(), provider(&self.ctx, &ticks)?)
-                .map_err(setup)?;
-            self.ctx
-                .deregister_table(rejects_name.as_str())
-                .map_err(setup)?;
-            if let Some(r) = &rejects {
-                self.ctx
-                    .register_table(rejects_name.as_str(), provider(&self.ctx, r)?)
-                    .map_err(setup)?;
+            let ticks = provider(&self.ctx, &ticks)?;
+            let rejects = rejects
+                .as_ref()
+                .map(|r| provider(&self.ctx, r))
+                .transpose()?;
+            for db in self.databases() {
+                self.register(db, TABLE, Some(ticks.clone()))?;
+                self.register(db, REJECTS_TABLE, rejects.clone())?;
             }
             tables.registered = Some(key);
         }
         tables.last = Some((ticks, pin));
         Ok(version)
+    }
+
+    /// The names the tables are registered under: [`DATABASE`], and the configured database.
+    fn databases(&self) -> Vec<&str> {
+        let mut out = vec![DATABASE];
+        if self.database != DATABASE {
+            out.push(&self.database);
+        }
+        out
+    }
+
+    /// Registers `provider` as `db.table` (None: removes the table of that name).
+    fn register(
+        &self,
+        db: &str,
+        table: &str,
+        provider: Option<Arc<dyn datafusion::catalog::TableProvider>>,
+    ) -> Result<(), EngineError> {
+        let name = datafusion::common::TableReference::partial(db, table);
+        // Registering does not replace a table of the same name.
+        self.ctx.deregister_table(name.clone()).map_err(setup)?;
+        if let Some(p) = provider {
+            self.ctx.register_table(name, p).map_err(setup)?;
+        }
+        Ok(())
+    }
+
+    /// The configured database (the default schema).
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Runs one statement on the latest committed version (or the session's pin) and collects
@@ -332,7 +380,7 @@ impl LocalEngine {
         &self.layout
     }
 
-    /// The columns of `stocklake.ticks` (file columns, then partition columns).
+    /// The columns of `ticks` (file columns, then partition columns).
     pub fn ticks_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -357,7 +405,8 @@ impl LocalEngine {
         out
     }
 
-    /// The schema of a table named `ticks`, `stocklake.ticks` or `datafusion.stocklake.ticks`.
+    /// The schema of a table named `ticks`, `stocklake.ticks`, `<database>.ticks` or
+    /// `datafusion.stocklake.ticks`.
     pub async fn table_schema(&self, name: &str) -> Result<SchemaRef, EngineError> {
         let provider = self.ctx.table_provider(name).await.map_err(query_err)?;
         Ok(provider.schema())

@@ -54,8 +54,47 @@ pub struct QueryInfo {
     pub query_id: Option<String>,
     /// Bytes the engine scanned (Athena bills by this).
     pub bytes_scanned: Option<u64>,
+    /// What Athena bills for the query (see [`athena::Bill`]); None for the local engine.
+    pub bill: Option<athena::Bill>,
+    /// When the query was submitted, and whose clock says so (Athena's, when it gave one).
+    pub submitted: Option<Submitted>,
     /// The ticks table's versions the query saw (see [`TableVersions`]); None when unknown.
     pub table_versions: Option<TableVersions>,
+}
+
+/// Whose clock a submission time was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// Athena's `SubmissionDateTime`.
+    Athena,
+    /// This machine's clock just before the query was submitted (Athena gave no time; and every
+    /// result saved before stocklake recorded Athena's).
+    #[default]
+    Client,
+}
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Clock::Athena => "Athena's clock",
+            Clock::Client => "this machine's clock",
+        })
+    }
+}
+
+/// When a query was submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub clock: Clock,
+}
+
+impl Submitted {
+    /// RFC 3339 with milliseconds, UTC (`2026-01-15T09:30:00.250Z`).
+    pub fn rfc3339(&self) -> String {
+        self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
 }
 
 /// Which versions of the ticks table a query saw. The local engine reads one version (`before`
@@ -130,8 +169,8 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Opens the engine `kind`: the local one over `lake_url`, Athena with `settings`,
-    /// reporting to `progress`.
+    /// Opens the engine `kind`: the local one over `lake_url` with the tables under
+    /// `settings.database` too, Athena with `settings`, reporting to `progress`.
     pub async fn connect(
         kind: EngineKind,
         lake_url: &str,
@@ -146,10 +185,12 @@ impl Engine {
                     .with_lake(lake_url),
             )
         };
+        // The local engine names the tables after the database Athena runs in.
+        let local = || LocalEngine::open_in(lake_url, &settings.database, None);
         Ok(match kind {
-            EngineKind::Local => Engine::Local(LocalEngine::open(lake_url).await?),
+            EngineKind::Local => Engine::Local(local().await?),
             EngineKind::Athena => Engine::Athena(athena().await),
-            EngineKind::Both => Engine::Both(LocalEngine::open(lake_url).await?, athena().await),
+            EngineKind::Both => Engine::Both(local().await?, athena().await),
         })
     }
 

@@ -1,7 +1,8 @@
 //! The store of saved Athena results, `.stocklake/athena/`: for every fetched result,
 //! `<query id>.csv` (Athena's CSV format: header row, quoted values, NULL as an empty field) and
-//! `<query id>.json` (query id, SQL, workgroup, database, time, data scanned, column metadata),
-//! so results can be listed, reloaded as Arrow and compared offline.
+//! `<query id>.json` (query id, SQL, workgroup, database, Athena's submission time and engine
+//! version, data scanned and billed, column metadata), so results can be listed, reloaded as
+//! Arrow and compared offline. Fields added later have serde defaults: older files still load.
 
 use std::path::{Path, PathBuf};
 
@@ -20,12 +21,26 @@ pub struct SavedMeta {
     pub catalog: String,
     /// Athena's own result file, when it has one.
     pub output_location: Option<String>,
-    /// When the query was submitted (RFC 3339, UTC).
+    /// When the query was submitted (RFC 3339, UTC): Athena's `SubmissionDateTime`, or this
+    /// machine's clock when Athena gave none (see `submitted_clock`).
     pub submitted_at: String,
+    /// Whose clock `submitted_at` is (`client` in results saved before this field existed).
+    #[serde(default)]
+    pub submitted_clock: super::Clock,
+    /// The Athena engine version that ran the query (absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<EngineVersion>,
+    /// `DML`, `DDL` or `UTILITY`, as Athena reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_type: Option<String>,
     pub elapsed_ms: u64,
     pub bytes_scanned: u64,
+    /// The bytes Athena bills (rounded up to the MB, 10 MB minimum; 0 when free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_bytes: Option<u64>,
     pub rows: usize,
-    /// `pages` (GetQueryResults) or `csv` (the result file).
+    /// `pages` (GetQueryResults), `csv` (the result file), or `pages (result CSV unreadable:
+    /// <reason>)` when the result file could not be read.
     pub fetched_from: String,
     pub columns: Vec<ColumnMeta>,
     /// The lake's ticks table versions just before the query started and just after it ended
@@ -33,6 +48,17 @@ pub struct SavedMeta {
     /// not be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_versions: Option<super::TableVersions>,
+}
+
+/// Athena's `EngineVersion` of an execution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineVersion {
+    /// What the workgroup selected (`AUTO`, or a version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<String>,
+    /// The version that ran the query (`Athena engine version 3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +78,25 @@ pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SavedError + '_ {
     move |source| SavedError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+impl SavedMeta {
+    /// The bill, when the result records it.
+    pub fn bill(&self) -> Option<super::athena::Bill> {
+        self.billed_bytes.map(|billed| super::athena::Bill {
+            scanned: self.bytes_scanned,
+            billed,
+        })
+    }
+
+    /// The submission time, when it parses.
+    pub fn submitted(&self) -> Option<super::Submitted> {
+        let at = chrono::DateTime::parse_from_rfc3339(&self.submitted_at).ok()?;
+        Some(super::Submitted {
+            at: at.with_timezone(&chrono::Utc),
+            clock: self.submitted_clock,
+        })
     }
 }
 
@@ -144,6 +189,8 @@ impl SavedStore {
                 elapsed: std::time::Duration::from_millis(meta.elapsed_ms),
                 query_id: Some(meta.query_id.clone()),
                 bytes_scanned: Some(meta.bytes_scanned),
+                bill: meta.bill(),
+                submitted: meta.submitted(),
                 table_versions: meta.table_versions,
             },
         };

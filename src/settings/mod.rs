@@ -175,7 +175,7 @@ impl Settings {
                 a.workgroup.as_ref(),
                 defaults::ATHENA_WORKGROUP,
             ),
-            database: self.database(None),
+            database: self.database(args.database.as_ref()),
             catalog: pick(
                 args.data_catalog.as_ref(),
                 a.catalog.as_ref(),
@@ -323,5 +323,13 @@ mod tests {
         assert_eq!(a.catalog, defaults::ATHENA_CATALOG);
         args.workgroup = Some("flag".into());
         assert_eq!(s.athena(&args).workgroup, "flag");
+        args.database = Some("other".into());
+        assert_eq!(s.athena(&args).database, "other");
+        assert_eq!(Settings::default().athena(&args).database, "other");
+        args.database = None;
+        assert_eq!(
+            Settings::default().athena(&args).database,
+            defaults::DATABASE
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The Athena client against moto: hand-written results queued in the server (never computed by
 //! our own engine) for every Athena type, NULLs, empty results, the header row, several polls,
-//! the result CSV of a >1,000-row result, cancel; paging against a recorded page sequence.
+//! the result CSV of a >1,000-row result, the pages when that CSV cannot be read, cancel,
+//! Athena's submission time and bill saved with a result; paging against a recorded page
+//! sequence.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,12 +12,12 @@ use arrow::datatypes::{DataType, TimeUnit};
 use serde_json::{Value, json};
 use stocklake::engine::EngineError;
 use stocklake::engine::athena::{
-    AthenaEngine, AthenaSettings, ColumnMeta, Fetch, Page, PageSource, read_pages,
+    AthenaEngine, AthenaSettings, ColumnMeta, Fetch, Page, PageSource, read_pages, read_rest,
 };
 use stocklake::engine::saved::SavedStore;
 
 use crate::harness::moto::{Moto, athena_column as col, athena_row as row};
-use crate::harness::rt;
+use crate::harness::{cmd as stocklake_cmd, rt};
 
 fn settings(save: &std::path::Path) -> AthenaSettings {
     AthenaSettings {
@@ -321,6 +323,14 @@ fn paging_reads_every_page_and_drops_only_the_first_header() {
         .unwrap();
     assert_eq!((first.pages, first.rows.len()), (1, 999));
     assert_eq!(first.remaining.as_deref(), Some("tok-1"));
+    // When that CSV cannot be read, the rest of the pages follow the first.
+    let mut rest = first.clone();
+    rt().block_on(read_rest(&mut src, &mut rest, &none))
+        .unwrap();
+    assert_eq!(
+        (rest.pages, rest.rows, rest.remaining),
+        (4, all.rows.clone(), None)
+    );
 
     // Cancel between pages.
     let stop = AtomicBool::new(true);
@@ -378,4 +388,160 @@ fn cost_is_five_dollars_per_terabyte_with_a_10_mb_minimum() {
     assert_eq!(cost_usd(1_000_000_000_000), 5.0);
     assert_eq!(cost_usd(0), cost_usd(10_000_000));
     assert!(scanned_summary(2_000_000_000).contains("2000.00 MB"));
+}
+
+/// Two rows and their header, as moto serves them.
+fn two_rows() -> Value {
+    json!([{
+        "rows": [row(&[Some("n"), Some("s")]), row(&[Some("1"), None]), row(&[Some("2"), Some("")])],
+        "column_info": [col("n", "bigint", 19, 0), col("s", "varchar", 2147483647, 0)],
+    }])
+}
+
+/// A moto server with [`two_rows`] queued, and a folder for saved results.
+fn moto_with_two_rows() -> (Moto, tempfile::TempDir) {
+    let moto = Moto::start();
+    moto.queue_athena_results(&two_rows());
+    (moto, tempfile::tempdir().unwrap())
+}
+
+fn check_two_rows(out: &stocklake::engine::QueryOutput) {
+    assert_eq!(out.num_rows(), 2);
+    let b = &out.batches[0];
+    let n = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let s = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!((n.value(0), n.value(1)), (1, 2));
+    assert!(s.is_null(0) && s.is_valid(1) && s.value(1).is_empty());
+}
+
+#[test]
+fn an_unreadable_result_csv_falls_back_to_the_pages_and_says_so() {
+    // The output location's bucket does not exist: Athena's result file cannot be read.
+    let (moto, save) = moto_with_two_rows();
+    rt().block_on(async {
+        let mut s = settings(save.path());
+        s.output = Some("s3://no-such-bucket/q/".into());
+        s.fetch = Fetch::Csv;
+        let engine = AthenaEngine::with_config(&moto.sdk_config().await, s);
+        let none = AtomicBool::new(false);
+        let out = engine.query("SELECT n, s FROM t", &none).await.unwrap();
+        check_two_rows(&out);
+        let id = out.info.query_id.clone().unwrap();
+        let (meta, again) = SavedStore::new(save.path()).load(&id).unwrap();
+        assert_eq!(
+            meta.fetched_from,
+            "pages (result CSV unreadable: not found)"
+        );
+        assert_eq!(
+            again.batches[0], out.batches[0],
+            "the saved CSV is written from the pages"
+        );
+    });
+
+    // The bucket exists, but the result file is deleted before it is read.
+    moto.create_bucket("athena-results");
+    moto.queue_athena_results(&two_rows());
+    moto.athena_manual_transitions(3);
+    rt().block_on(async {
+        let config = moto.sdk_config().await;
+        let mut s = settings(save.path());
+        s.output = Some("s3://athena-results/q/".into());
+        s.fetch = Fetch::Csv;
+        let engine = AthenaEngine::with_config(&config, s);
+        let store = stocklake::aws::s3_store(&config, "athena-results").unwrap();
+        let deleter = tokio::spawn(async move {
+            use futures::TryStreamExt;
+            use object_store::ObjectStoreExt;
+            loop {
+                let found: Vec<_> = store.list(None).try_collect().await.unwrap();
+                if let Some(o) = found.first() {
+                    store.delete(&o.location).await.unwrap();
+                    return o.location.to_string();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let none = AtomicBool::new(false);
+        let out = engine.query("SELECT n, s FROM t", &none).await.unwrap();
+        let deleted = deleter.await.unwrap();
+        check_two_rows(&out);
+        let id = out.info.query_id.clone().unwrap();
+        assert_eq!(deleted, format!("q/{id}.csv"));
+        let (meta, _) = SavedStore::new(save.path()).load(&id).unwrap();
+        assert_eq!(
+            meta.fetched_from,
+            "pages (result CSV unreadable: not found)"
+        );
+    });
+
+    // The command line says so on stderr.
+    moto.queue_athena_results(&two_rows());
+    let out = stocklake_cmd(&["sql", "--engine", "athena", "--fetch", "csv"])
+        .args([
+            "--output",
+            "s3://no-such-bucket/q/",
+            "-c",
+            "SELECT n, s FROM t",
+        ])
+        .envs(moto.env())
+        .output_ok();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read the result CSV s3://no-such-bucket/q/")
+            && err.contains(".csv (not found); reading the rows from GetQueryResults pages"),
+        "{err}"
+    );
+    assert!(err.contains("(2 rows, "), "{err}");
+}
+
+#[test]
+fn athenas_submission_time_and_the_bill_are_saved_with_the_result() {
+    let (moto, save) = moto_with_two_rows();
+    rt().block_on(async {
+        let engine = AthenaEngine::with_config(&moto.sdk_config().await, settings(save.path()));
+        let before = chrono::Utc::now();
+        let none = AtomicBool::new(false);
+        let out = engine.query("SELECT n, s FROM t", &none).await.unwrap();
+        let after = chrono::Utc::now();
+        let submitted = out.info.submitted.unwrap();
+        assert_eq!(submitted.clock, stocklake::engine::Clock::Athena);
+        // moto's clock is this machine's (to the millisecond or better).
+        let slack = chrono::Duration::seconds(1);
+        assert!(before - slack <= submitted.at && submitted.at <= after + slack);
+        let bill = out.info.bill.unwrap();
+        assert_eq!((bill.scanned, bill.billed), (0, 10_000_000));
+        let id = out.info.query_id.clone().unwrap();
+        let (meta, again) = SavedStore::new(save.path()).load(&id).unwrap();
+        assert_eq!(meta.submitted_clock, stocklake::engine::Clock::Athena);
+        assert_eq!(again.info.submitted, Some(submitted));
+        assert_eq!(meta.statement_type.as_deref(), Some("DML"));
+        assert_eq!(meta.billed_bytes, Some(10_000_000));
+        // moto reports no engine version; Athena's is read (see execution.rs's unit test).
+        assert_eq!(meta.engine_version, None);
+
+        // A DDL statement is not billed.
+        let out = engine
+            .query("SHOW TABLES", &AtomicBool::new(false))
+            .await
+            .unwrap();
+        assert_eq!(out.info.bill.unwrap().billed, 0);
+    });
+}
+
+#[test]
+fn saved_results_from_before_submission_times_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = json!({"query_id": "old-1", "sql": "SELECT 1", "workgroup": "primary",
+        "database": "stocklake", "catalog": "AwsDataCatalog", "output_location": null,
+        "submitted_at": "2026-01-15T09:30:00+00:00", "elapsed_ms": 1, "bytes_scanned": 5,
+        "rows": 1, "fetched_from": "pages",
+        "columns": [{"name": "n", "athena_type": "integer", "precision": 10, "scale": 0,
+                     "nullable": true}]});
+    std::fs::write(dir.path().join("old-1.json"), old.to_string()).unwrap();
+    std::fs::write(dir.path().join("old-1.csv"), "\"n\"\n\"1\"\n").unwrap();
+    let (meta, out) = SavedStore::new(dir.path()).load("old-1").unwrap();
+    assert_eq!(meta.submitted_clock, stocklake::engine::Clock::Client);
+    assert_eq!((meta.engine_version, meta.billed_bytes), (None, None));
+    assert_eq!(out.info.bill, None);
+    assert_eq!(out.num_rows(), 1);
 }

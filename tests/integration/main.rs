@@ -13,6 +13,7 @@ mod consume;
 mod consume_s3;
 mod crash;
 mod csv_layouts;
+mod database;
 mod delta_log;
 mod delta_read;
 mod demo;

@@ -119,7 +119,7 @@ async fn as_of_reads_an_older_version_by_number_or_time_and_refuses_what_never_e
 fn saved_count(dir: &Path, sql: &str, n: u64, versions: Option<(u64, u64)>) -> PathBuf {
     let mut meta = json!({"query_id": "count", "sql": sql, "workgroup": "primary",
         "database": "stocklake", "catalog": "AwsDataCatalog", "output_location": null,
-        "submitted_at": "2026-12-01T09:30:00+00:00", "elapsed_ms": 1, "bytes_scanned": 0,
+        "submitted_at": "2026-01-15T09:30:00+00:00", "elapsed_ms": 1, "bytes_scanned": 0,
         "rows": 1, "fetched_from": "pages", "columns": [column("n", "bigint")]});
     if let Some((before, after)) = versions {
         meta["table_versions"] = json!({"before": before, "after": after});
@@ -190,7 +190,24 @@ async fn offline_compare_reads_the_version_the_saved_result_recorded() {
 
     // A result that records no version: the latest version.
     let f = saved_count(dir.path(), sql, 12155, None);
-    let c = run(f, CompareAsOf::Saved).await;
+    let c = run(f.clone(), CompareAsOf::Saved).await;
     assert!(c.agree, "{}", report::text(&c));
     assert_eq!(c.left.facts.lake.as_ref().unwrap().version, 6);
+    // The note names the submission time and whose clock gave it: this machine's in a result
+    // saved before Athena's was recorded, Athena's in a newer one.
+    let said = |c: &stocklake::compare::Comparison, clock: &str| {
+        c.notes.iter().any(|n| {
+            n.contains(&format!(
+                "committed after the athena query was submitted \
+                 (2026-01-15T09:30:00+00:00 by {clock})"
+            )) && n.contains("--as-of 2026-01-15T09:30:00Z")
+        })
+    };
+    assert!(said(&c, "this machine's clock"), "{:?}", c.notes);
+    let json = dir.path().join("count.json");
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    meta["submitted_clock"] = json!("athena");
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let c = run(f, CompareAsOf::Saved).await;
+    assert!(said(&c, "Athena's clock"), "{:?}", c.notes);
 }

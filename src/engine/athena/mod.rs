@@ -1,10 +1,13 @@
 //! The Athena engine: StartQueryExecution (workgroup, database, catalog, output location),
 //! polling with backoff and a status line, Arrow results typed from `ColumnInfo` (all
-//! GetQueryResults pages, or the result CSV for large results), Athena's reason for a failure,
-//! StopQueryExecution on cancel, data scanned and cost. Every fetched result is saved locally
-//! (see [`super::saved`]).
+//! GetQueryResults pages, or the result CSV for large results, falling back to the pages when
+//! the CSV cannot be read), Athena's reason for a failure, StopQueryExecution on cancel, data
+//! scanned and cost. Every fetched result is saved locally (see [`super::saved`]) with Athena's
+//! submission time and engine version.
 
 pub mod convert;
+pub mod cost;
+mod execution;
 pub mod pages;
 
 use std::path::PathBuf;
@@ -21,17 +24,17 @@ use aws_sdk_athena::types::{
 use object_store::ObjectStoreExt;
 
 pub use convert::{ColumnMeta, Row};
-pub use pages::{Page, PageSource, PagedRows, read_pages};
+pub use cost::{Bill, USD_PER_TB, cost_usd, scanned_summary};
+pub use pages::{Page, PageSource, PagedRows, read_pages, read_rest};
 
 use super::saved::{SavedMeta, SavedStore};
 use super::{EngineError, Progress, QueryInfo, QueryOutput};
+use execution::Finished;
 use pages::AthenaPages;
 
 pub(crate) const ENGINE: &str = "athena";
 /// GetQueryResults' page size limit.
 pub const PAGE_ROWS: i32 = 1000;
-/// Athena's price per TB scanned, in US dollars (most regions).
-pub const USD_PER_TB: f64 = 5.0;
 
 /// How results are fetched.
 #[derive(
@@ -52,7 +55,7 @@ pub enum Fetch {
     Auto,
     /// GetQueryResults pages only.
     Pages,
-    /// The result CSV in the output location only.
+    /// The result CSV in the output location (the pages when it cannot be read).
     Csv,
 }
 
@@ -93,19 +96,39 @@ fn query_err(message: impl Into<String>) -> EngineError {
     }
 }
 
-/// Estimated cost in US dollars of scanning `bytes` (Athena bills $5/TB, 10 MB minimum).
-pub fn cost_usd(bytes: u64) -> f64 {
-    let billed = bytes.max(10 * 1_000_000) as f64;
-    billed / 1e12 * USD_PER_TB
-}
-
-/// `data scanned: 1.23 MB, estimated cost: $0.0000` for the summary line.
-pub fn scanned_summary(bytes: u64) -> String {
-    format!(
-        "data scanned: {:.2} MB, estimated cost: ${:.4}",
-        bytes as f64 / 1e6,
-        cost_usd(bytes)
-    )
+/// The lake's tables that `sql` names in a database other than `database` (`stocklake.ticks`
+/// while the configured database is `other`): Athena reads those from Glue under that name,
+/// which may not be the lake's table, while the local engine reads the lake under both names.
+pub fn other_database_tables(sql: &str, database: &str) -> Vec<String> {
+    use crate::engine::lexer::{Kind, tokens};
+    let code: Vec<_> = tokens(sql).filter(|t| !t.is_trivia()).collect();
+    let mut out = Vec::new();
+    for w in code.windows(4) {
+        let [before, db, dot, table] = w else {
+            continue;
+        };
+        // A table name follows FROM or JOIN (`alias.ticks` elsewhere is a column).
+        if !(before.is_word("from") || before.is_word("join")) {
+            continue;
+        }
+        let name = match db.kind {
+            Kind::Word => db.text.to_ascii_lowercase(),
+            Kind::QuotedIdent => db.text.trim_matches('"').replace("\"\"", "\""),
+            _ => continue,
+        };
+        let lake_table = [super::local::TABLE, super::local::REJECTS_TABLE]
+            .iter()
+            .any(|t| table.is_word(t));
+        let qualified = format!("{name}.{}", table.text.to_ascii_lowercase());
+        if dot.is_punct('.')
+            && lake_table
+            && !name.eq_ignore_ascii_case(database)
+            && !out.contains(&qualified)
+        {
+            out.push(qualified);
+        }
+    }
+    out
 }
 
 /// A FAILED execution as a query error carrying Athena's reason.
@@ -119,14 +142,6 @@ fn failure(id: &str, status: Option<&QueryExecutionStatus>) -> EngineError {
         .and_then(|e| e.error_type())
         .map_or(String::new(), |t| format!(" (error type {t})"));
     query_err(format!("query {id} failed: {reason}{kind}"))
-}
-
-/// What a finished execution tells.
-#[derive(Debug, Clone)]
-struct Finished {
-    statement_type: Option<StatementType>,
-    output_location: Option<String>,
-    bytes_scanned: u64,
 }
 
 /// Queries on Athena.
@@ -145,7 +160,8 @@ struct Fetched {
     rows: Vec<Row>,
     /// The result CSV as Athena wrote it, when rows came from it.
     csv_text: Option<String>,
-    source: &'static str,
+    /// `pages`, `csv`, or `pages (result CSV unreadable: <reason>)`.
+    source: String,
 }
 
 impl AthenaEngine {
@@ -200,7 +216,15 @@ impl AthenaEngine {
     /// [`EngineError::Cancelled`].
     pub async fn query(&self, sql: &str, cancel: &AtomicBool) -> Result<QueryOutput, EngineError> {
         let started = Instant::now();
-        let submitted_at = chrono::Utc::now();
+        let client_clock = chrono::Utc::now();
+        for name in other_database_tables(sql, &self.settings.database) {
+            tracing::warn!(
+                "the statement names {name}, outside the configured database {}: Athena reads \
+                 the Glue table of that name, which may not be this lake's (the local engine \
+                 reads the lake under both names); write the table name without a database",
+                self.settings.database
+            );
+        }
         let before = self.table_version().await;
         let id = self.start(sql).await?;
         let finished = self.wait(&id, cancel, started).await;
@@ -215,11 +239,14 @@ impl AthenaEngine {
         let fetched = self.fetch(&id, &finished, cancel).await?;
         let batch = convert::build_batch(&fetched.columns, &fetched.rows)
             .map_err(|e| setup(format!("query {id}: {e}")))?;
+        let submitted = finished.submitted_or(client_clock);
         let info = QueryInfo {
             engine: ENGINE,
             elapsed: started.elapsed(),
             query_id: Some(id.clone()),
-            bytes_scanned: Some(finished.bytes_scanned),
+            bytes_scanned: Some(finished.bill.scanned),
+            bill: Some(finished.bill),
+            submitted: Some(submitted),
             table_versions,
         };
         if let Some(dir) = &self.settings.save_dir {
@@ -230,11 +257,18 @@ impl AthenaEngine {
                 database: self.settings.database.clone(),
                 catalog: self.settings.catalog.clone(),
                 output_location: finished.output_location.clone(),
-                submitted_at: submitted_at.to_rfc3339(),
+                submitted_at: submitted.at.to_rfc3339(),
+                submitted_clock: submitted.clock,
+                engine_version: finished.engine_version.clone(),
+                statement_type: finished
+                    .statement_type
+                    .as_ref()
+                    .map(|t| t.as_str().to_string()),
                 elapsed_ms: info.elapsed.as_millis() as u64,
-                bytes_scanned: finished.bytes_scanned,
+                bytes_scanned: finished.bill.scanned,
+                billed_bytes: Some(finished.bill.billed),
                 rows: fetched.rows.len(),
-                fetched_from: fetched.source.to_string(),
+                fetched_from: fetched.source.clone(),
                 columns: fetched.columns.clone(),
                 table_versions,
             };
@@ -259,39 +293,80 @@ impl AthenaEngine {
             .output_location
             .clone()
             .filter(|l| header && l.ends_with(".csv"));
-        let from_csv = |columns, (rows, text)| Fetched {
-            columns,
-            rows,
-            csv_text: Some(text),
-            source: "csv",
-        };
-        match (self.settings.fetch, &csv_location) {
+        match (self.settings.fetch, csv_location) {
             (Fetch::Csv, Some(loc)) => {
                 let columns = self.first_page_columns(id).await?;
-                Ok(from_csv(columns, self.read_csv(loc).await?))
+                let none = PagedRows {
+                    columns,
+                    ..PagedRows::default()
+                };
+                self.csv_or_pages(id, &loc, none, header, cancel).await
             }
             (Fetch::Csv, None) => Err(setup(format!(
                 "query {id}: no result CSV to read (statement type {:?}, output {:?})",
                 finished.statement_type, finished.output_location
             ))),
-            (fetch, _) => {
-                let first_only = fetch == Fetch::Auto && csv_location.is_some();
+            (fetch, loc) => {
+                let first_only = fetch == Fetch::Auto && loc.is_some();
                 let mut src = AthenaPages {
                     client: &self.client,
                     id,
                 };
                 let paged = read_pages(&mut src, header, first_only, cancel).await?;
-                match (&paged.remaining, &csv_location) {
-                    (Some(_), Some(loc)) => Ok(from_csv(paged.columns, self.read_csv(loc).await?)),
-                    _ => Ok(Fetched {
+                match loc.filter(|_| paged.remaining.is_some()) {
+                    Some(loc) => self.csv_or_pages(id, &loc, paged, header, cancel).await,
+                    None => Ok(Fetched {
                         columns: paged.columns,
                         rows: paged.rows,
                         csv_text: None,
-                        source: "pages",
+                        source: "pages".into(),
                     }),
                 }
             }
         }
+    }
+
+    /// The rows from the result CSV at `location` (columns from `paged`, the pages read so far);
+    /// when the file cannot be read (no s3:GetObject, KMS, a deleted object, any error), the
+    /// rest of the GetQueryResults pages instead, with a warning saying why.
+    async fn csv_or_pages(
+        &self,
+        id: &str,
+        location: &str,
+        mut paged: PagedRows,
+        header: bool,
+        cancel: &AtomicBool,
+    ) -> Result<Fetched, EngineError> {
+        let reason = match self.read_csv(location).await {
+            Ok((rows, text)) => {
+                return Ok(Fetched {
+                    columns: paged.columns,
+                    rows,
+                    csv_text: Some(text),
+                    source: "csv".into(),
+                });
+            }
+            Err(reason) => reason,
+        };
+        tracing::warn!(
+            "query {id}: cannot read the result CSV {location} ({reason}); reading the rows \
+             from GetQueryResults pages instead"
+        );
+        let mut src = AthenaPages {
+            client: &self.client,
+            id,
+        };
+        if paged.pages == 0 {
+            paged = read_pages(&mut src, header, false, cancel).await?;
+        } else {
+            read_rest(&mut src, &mut paged, cancel).await?;
+        }
+        Ok(Fetched {
+            columns: paged.columns,
+            rows: paged.rows,
+            csv_text: None,
+            source: format!("pages (result CSV unreadable: {reason})"),
+        })
     }
 
     async fn start(&self, sql: &str) -> Result<String, EngineError> {
@@ -345,30 +420,16 @@ impl AthenaEngine {
                 .ok_or_else(|| setup(format!("GetQueryExecution {id}: no execution")))?;
             let st = q.status();
             let state = st.and_then(|s| s.state()).cloned();
-            let bytes = q
-                .statistics()
-                .and_then(|s| s.data_scanned_in_bytes())
-                .unwrap_or(0)
-                .max(0) as u64;
             if let Some(p) = &self.progress {
                 p.status(&format!(
                     "{id} {} {:.1}s, {:.2} MB scanned",
                     state.as_ref().map_or("?", |s| s.as_str()),
                     started.elapsed().as_secs_f64(),
-                    bytes as f64 / 1e6
+                    execution::scanned(q) as f64 / 1e6
                 ));
             }
             match state {
-                Some(QueryExecutionState::Succeeded) => {
-                    return Ok(Finished {
-                        statement_type: q.statement_type().cloned(),
-                        output_location: q
-                            .result_configuration()
-                            .and_then(|r| r.output_location())
-                            .map(str::to_string),
-                        bytes_scanned: bytes,
-                    });
-                }
+                Some(QueryExecutionState::Succeeded) => return Ok(execution::finished(q)),
                 Some(QueryExecutionState::Failed) => return Err(failure(id, st)),
                 Some(QueryExecutionState::Cancelled) => {
                     return Err(EngineError::Cancelled { engine: ENGINE });
@@ -408,27 +469,39 @@ impl AthenaEngine {
         Ok(src.fetch(None, 1).await?.columns)
     }
 
-    /// Reads Athena's result CSV (header row dropped) from `s3://…/<id>.csv`.
-    async fn read_csv(&self, location: &str) -> Result<(Vec<Row>, String), EngineError> {
-        let url = crate::aws::S3Url::parse(location).map_err(|e| setup(e.to_string()))?;
-        let store =
-            crate::aws::s3_store(&self.config, &url.bucket).map_err(|e| setup(e.to_string()))?;
-        let path = object_store::path::Path::parse(&url.prefix)
-            .map_err(|e| setup(format!("{location}: {e}")))?;
-        let bytes = store
-            .get(&path)
+    /// Reads Athena's result CSV (header row dropped) from `s3://…/<id>.csv`; the error is the
+    /// reason it could not be read.
+    async fn read_csv(&self, location: &str) -> Result<(Vec<Row>, String), String> {
+        let url = crate::aws::S3Url::parse(location).map_err(|e| e.to_string())?;
+        let store = crate::aws::s3_store(&self.config, &url.bucket).map_err(|e| e.to_string())?;
+        let path = object_store::path::Path::parse(&url.prefix).map_err(|e| e.to_string())?;
+        let bytes = async { store.get(&path).await?.bytes().await }
             .await
-            .map_err(|e| setup(format!("{location}: {e}")))?
-            .bytes()
-            .await
-            .map_err(|e| setup(format!("{location}: {e}")))?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|e| setup(format!("{location}: not UTF-8: {e}")))?;
-        let mut rows = convert::parse_csv(&text).map_err(|e| setup(format!("{location}: {e}")))?;
+            .map_err(|e| short_reason(&e))?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|e| format!("not UTF-8: {e}"))?;
+        let mut rows = convert::parse_csv(&text)?;
         if !rows.is_empty() {
             rows.remove(0);
         }
         Ok((rows, text))
+    }
+}
+
+/// An object store error in a few words: what S3 said for the usual cases (a missing object or
+/// bucket, no s3:GetObject or KMS permission), else its first line, at most 200 characters (S3
+/// answers may carry a whole XML document).
+fn short_reason(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => return "not found".into(),
+        object_store::Error::PermissionDenied { .. } => return "access denied".into(),
+        object_store::Error::Unauthenticated { .. } => return "not authenticated".into(),
+        _ => {}
+    }
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
     }
 }
 
@@ -459,6 +532,19 @@ fn save(dir: &std::path::Path, meta: &SavedMeta, fetched: Fetched) {
 mod tests {
     use super::*;
     use aws_sdk_athena::types::AthenaError;
+
+    #[test]
+    fn tables_named_in_another_database_are_found() {
+        let sql = "SELECT * FROM stocklake.ticks t JOIN \"Stocklake\".rejects r ON true \
+                   JOIN other.ticks o ON true JOIN stocklake.orders x ON true -- stocklake.ticks";
+        assert_eq!(
+            other_database_tables(sql, "other"),
+            vec!["stocklake.ticks", "Stocklake.rejects"]
+        );
+        assert_eq!(other_database_tables(sql, "STOCKLAKE"), vec!["other.ticks"]);
+        assert!(other_database_tables("SELECT * FROM ticks", "other").is_empty());
+        assert!(other_database_tables("SELECT t.ticks, u.rejects FROM x t", "db").is_empty());
+    }
 
     #[test]
     fn a_failed_query_shows_athenas_reason() {

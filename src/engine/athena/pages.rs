@@ -43,7 +43,31 @@ pub async fn read_pages<S: PageSource>(
     cancel: &AtomicBool,
 ) -> Result<PagedRows, EngineError> {
     let mut out = PagedRows::default();
-    let mut token = None;
+    read_from(src, &mut out, None, header, first_only, cancel).await?;
+    Ok(out)
+}
+
+/// Reads the pages that [`read_pages`] left unread (`out.remaining`) into `out`.
+pub async fn read_rest<S: PageSource>(
+    src: &mut S,
+    out: &mut PagedRows,
+    cancel: &AtomicBool,
+) -> Result<(), EngineError> {
+    match out.remaining.take() {
+        Some(token) => read_from(src, out, Some(token), false, false, cancel).await,
+        None => Ok(()),
+    }
+}
+
+/// Reads pages into `out` from `token` on.
+async fn read_from<S: PageSource>(
+    src: &mut S,
+    out: &mut PagedRows,
+    mut token: Option<String>,
+    header: bool,
+    first_only: bool,
+    cancel: &AtomicBool,
+) -> Result<(), EngineError> {
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(EngineError::Cancelled { engine: ENGINE });
@@ -60,10 +84,10 @@ pub async fn read_pages<S: PageSource>(
         match page.next_token.filter(|t| !t.is_empty()) {
             Some(t) if first_only => {
                 out.remaining = Some(t);
-                return Ok(out);
+                return Ok(());
             }
             Some(t) => token = Some(t),
-            None => return Ok(out),
+            None => return Ok(()),
         }
     }
 }
