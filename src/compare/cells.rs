@@ -88,20 +88,15 @@ pub fn column_cells(array: &dyn Array) -> Vec<Cell> {
                 TimeUnit::Nanosecond => prim!(t::TimestampNanosecondType, map),
             }
         }
-        DataType::Time32(u) => {
+        DataType::Time32(u) | DataType::Time64(u) => {
             let (mul, digits) = unit_digits(u);
-            let map = |v: i32| Cell::Time(v as i128 * mul, digits);
-            match u {
-                TimeUnit::Second => prim!(t::Time32SecondType, map),
-                _ => prim!(t::Time32MillisecondType, map),
-            }
-        }
-        DataType::Time64(u) => {
-            let (mul, digits) = unit_digits(u);
-            let map = |v: i64| Cell::Time(v as i128 * mul, digits);
-            match u {
-                TimeUnit::Microsecond => prim!(t::Time64MicrosecondType, map),
-                _ => prim!(t::Time64NanosecondType, map),
+            let map32 = |v: i32| Cell::Time(v as i128 * mul, digits);
+            let map64 = |v: i64| Cell::Time(v as i128 * mul, digits);
+            match array.data_type() {
+                DataType::Time32(TimeUnit::Second) => prim!(t::Time32SecondType, map32),
+                DataType::Time32(_) => prim!(t::Time32MillisecondType, map32),
+                DataType::Time64(TimeUnit::Microsecond) => prim!(t::Time64MicrosecondType, map64),
+                _ => prim!(t::Time64NanosecondType, map64),
             }
         }
         DataType::Interval(IntervalUnit::YearMonth) => {

@@ -55,35 +55,34 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The items of `[…]` or `{…}` (the opening bracket just read) up to `close`.
+    fn items<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut items = Vec::new();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Some(items);
+        }
+        loop {
+            items.push(item(self)?);
+            if !self.next_item(close)? {
+                return Some(items);
+            }
+        }
+    }
+
     fn node(&mut self, stops: &[u8]) -> Option<Node<'a>> {
         match self.peek() {
             Some(b'[') => {
                 self.pos += 1;
-                let mut items = Vec::new();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Some(Node::Seq(items));
-                }
-                loop {
-                    items.push(self.node(b",]")?);
-                    if !self.next_item(b']')? {
-                        return Some(Node::Seq(items));
-                    }
-                }
+                Some(Node::Seq(self.items(b']', |p| p.node(b",]"))?))
             }
             Some(b'{') => {
                 self.pos += 1;
-                let mut entries = Vec::new();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Some(Node::Braces(entries));
-                }
-                loop {
-                    entries.push(self.entry()?);
-                    if !self.next_item(b'}')? {
-                        return Some(Node::Braces(entries));
-                    }
-                }
+                Some(Node::Braces(self.items(b'}', Self::entry)?))
             }
             _ => Some(Node::Atom(self.atom(stops))),
         }

@@ -63,7 +63,7 @@ pub(super) fn column_rules(f: &Field, g: &Field, ln: &str, rn: &str) -> Option<V
                 return None;
             }
             notes.push(format!(
-                "{kind}s compared {} ({text_side}'s text read as Athena renders it)",
+                "{kind}s compared {}, {text_side}'s text read back into values",
                 match kind {
                     "array" => "element by element",
                     "map" => "by key",
@@ -83,18 +83,18 @@ pub(super) fn column_rules(f: &Field, g: &Field, ln: &str, rn: &str) -> Option<V
             }
         }
         ("timestamp", _) => notes.extend(zone_note(f, g, ln, rn)),
-        ("time", _) => {
-            if form(f) == Some(TextForm::TimeWithZone) || form(g) == Some(TextForm::TimeWithZone) {
-                notes.push("times with a time zone compared as the UTC time of day".into());
-            }
+        ("time", _)
+            if form(f) == Some(TextForm::TimeWithZone)
+                || form(g) == Some(TextForm::TimeWithZone) =>
+        {
+            notes.push("times with a time zone compared as the UTC time of day".into());
         }
-        ("interval", _) => {
-            if f.data_type() != g.data_type() || form(f).is_some() || form(g).is_some() {
-                notes.push(
-                    "intervals compared as months plus an exact duration (a day is 24 hours)"
-                        .into(),
-                );
-            }
+        ("interval", _)
+            if f.data_type() != g.data_type() || form(f).is_some() || form(g).is_some() =>
+        {
+            notes.push(
+                "intervals compared as months plus an exact duration (a day is 24 hours)".into(),
+            );
         }
         _ => {}
     }
@@ -224,7 +224,7 @@ mod tests {
         let text = athena("a", DataType::Utf8, "array(bigint)");
         assert_eq!(
             rules(&list, &text).unwrap(),
-            vec!["arrays compared element by element (athena's text read as Athena renders it)"]
+            vec!["arrays compared element by element, athena's text read back into values"]
         );
         assert_eq!(
             rules(&varchar, &Field::new("n", DataType::Int64, true)),

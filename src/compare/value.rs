@@ -216,32 +216,33 @@ fn lists_differ(a: &[Cell], b: &[Cell], tol: Tolerance) -> Option<&'static str> 
     differ.then_some("array element")
 }
 
+/// Whether the pairs' second halves (map values, row fields) differ.
+fn seconds_differ<K, L>(a: &[(K, Cell)], b: &[(L, Cell)], tol: Tolerance) -> bool {
+    a.iter()
+        .zip(b)
+        .any(|(x, y)| x.1.differs(&y.1, tol).is_some())
+}
+
 /// Maps, their entries sorted by key on both sides.
 fn maps_differ(a: &[(Cell, Cell)], b: &[(Cell, Cell)], tol: Tolerance) -> Option<&'static str> {
-    if a.len() != b.len()
+    let keys_differ = a.len() != b.len()
         || a.iter()
             .zip(b)
-            .any(|(x, y)| x.0.differs(&y.0, tol).is_some())
-    {
-        return Some("map keys");
+            .any(|(x, y)| x.0.differs(&y.0, tol).is_some());
+    if keys_differ {
+        Some("map keys")
+    } else {
+        seconds_differ(a, b, tol).then_some("map value")
     }
-    let differ = a
-        .iter()
-        .zip(b)
-        .any(|(x, y)| x.1.differs(&y.1, tol).is_some());
-    differ.then_some("map value")
 }
 
 /// Rows, field by field by position (as columns are paired: names are not compared).
 fn rows_differ(a: &[(String, Cell)], b: &[(String, Cell)], tol: Tolerance) -> Option<&'static str> {
     if a.len() != b.len() {
-        return Some("row fields");
+        Some("row fields")
+    } else {
+        seconds_differ(a, b, tol).then_some("row field")
     }
-    let differ = a
-        .iter()
-        .zip(b)
-        .any(|(x, y)| x.1.differs(&y.1, tol).is_some());
-    differ.then_some("row field")
 }
 
 fn truncate(nanos: i128, digits: u32) -> i128 {

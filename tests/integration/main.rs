@@ -8,6 +8,7 @@ mod athena;
 mod catalog;
 mod compact;
 mod compare;
+mod compare_values;
 mod consume;
 mod consume_s3;
 mod crash;
