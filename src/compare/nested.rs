@@ -218,6 +218,12 @@ mod tests {
         assert_eq!(read_like("[hello, null]", &words), Some(words.clone()));
         let floats = Cell::List(vec![Cell::Float(1.8622061957186546e7)]);
         assert_eq!(read_like("[1.8622061957186546E7]", &floats), Some(floats));
+        // Java's Double.toString forms, as Trino prints doubles.
+        let odd = Cell::List(vec![Cell::Float(f64::INFINITY), Cell::Float(1.0e-5)]);
+        assert_eq!(read_like("[Infinity, 1.0E-5]", &odd), Some(odd.clone()));
+        let nan = read_like("[NaN, -Infinity]", &odd).unwrap();
+        let want = Cell::List(vec![Cell::Float(f64::NAN), Cell::Float(f64::NEG_INFINITY)]);
+        assert_eq!(nan.differs(&want, Tolerance::default()), None);
 
         let map = Cell::map(vec![
             (text("low"), Cell::Float(17.55)),
