@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, Schema};
 use super::align::{self, Cut, RowOrder, Rows, Step};
 use super::notes::notes;
 use super::order::{KeyTarget, OutputOrder};
+use super::rules;
 use super::types::{
     ColumnCount, ColumnInfo, Comparison, CutTie, RowDiff, RowDiffKind, SHOWN_ROWS, Side,
     SideSummary, TieCheck,
@@ -235,10 +236,12 @@ fn pair_columns(
     (pairs, vec![note])
 }
 
-/// For paired columns: schema differences (kinds of value), and notes on names that differ.
-/// A name alone never makes the results disagree: Athena names unaliased columns `_col0`,
-/// `_col1`, … where DataFusion names them after the expression, and columns are paired by
-/// position when the counts agree.
+/// For paired columns: schema differences (kinds of value that do not compare), and notes on
+/// names that differ and on the normalisation rules applied ([`rules`]: one note per column and
+/// rule, e.g. "column 2 (close): decimals compared at scale 2, rounded half-up"). A name alone
+/// never makes the results disagree: Athena names unaliased columns `_col0`, `_col1`, … where
+/// DataFusion names them after the expression, and columns are paired by position when the
+/// counts agree. Notes never make them disagree either.
 fn pair_differences(
     ls: &Schema,
     rs: &Schema,
@@ -260,17 +263,18 @@ fn pair_differences(
                 g.name()
             ));
         }
-        let (cf, cg) = (
-            value::class_of(f.data_type()),
-            value::class_of(g.data_type()),
-        );
-        if cf != cg && cf != "null" && cg != "null" {
-            schema.push(format!(
+        match rules::column_rules(f, g, ln, rn) {
+            Some(applied) => renamed.extend(
+                applied
+                    .into_iter()
+                    .map(|rule| format!("column {} ({}): {rule}", i + 1, f.name())),
+            ),
+            None => schema.push(format!(
                 "column {}: {} on {ln}, {} on {rn}",
                 f.name(),
                 type_name(f.data_type()),
                 type_name(g.data_type())
-            ));
+            )),
         }
     }
     (schema, renamed)

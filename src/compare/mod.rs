@@ -6,12 +6,15 @@
 //! notes in `notes`, and whether a query orders its output in `order`.
 
 mod align;
+mod cells;
 mod diff;
 pub mod metadata;
+mod nested;
 mod notes;
 pub mod offline;
 mod order;
 pub mod report;
+mod rules;
 pub mod run;
 mod ties;
 mod types;

@@ -9,6 +9,7 @@ mod catalog;
 mod compact;
 mod compare;
 mod compare_ties;
+mod compare_values;
 mod consume;
 mod consume_s3;
 mod crash;

@@ -1,20 +1,32 @@
 //! Athena results as Arrow: column metadata (`ColumnInfo`) to Arrow types, string values (NULL =
 //! absent) to typed arrays, and Athena's result CSV (NULL = unquoted empty field, empty string =
-//! `""`) read and written without confusing the two.
+//! `""`) read and written without confusing the two. Athena's text forms are read here
+//! (README: "Normalisation rules"): `timestamp with time zone` (`… UTC`, `… America/New_York`,
+//! `… +05:30`) as the instant in UTC, `time with time zone` as the UTC time of day, intervals
+//! (`2 03:04:05.000`, `1-2`); arrays, maps and rows stay their text, marked with their Athena
+//! type ([`ATHENA_TYPE`]) for `compare` to read against the other side's value.
 
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
-    TimestampNanosecondBuilder,
+    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder, IntervalDayTimeBuilder,
+    IntervalYearMonthBuilder, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    TimestampMillisecondBuilder, TimestampNanosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::tick::{days_from_civil, days_in_month};
+
+mod forms;
+
+use forms::common_zone;
+pub use forms::{
+    TextForm, parse_interval_day_second, parse_interval_year_month, parse_time_tz,
+    parse_timestamp_tz,
+};
 
 /// One result column as Athena describes it (`ResultSetMetadata.ColumnInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,9 +43,35 @@ pub struct ColumnMeta {
 /// A row of strings; None is SQL NULL.
 pub type Row = Vec<Option<String>>;
 
+/// The field metadata key that holds a column's Athena type, on the columns whose values are
+/// normalised from Athena's text forms (zoned timestamps and times, intervals, arrays, maps,
+/// rows), for `compare`'s notes.
+pub const ATHENA_TYPE: &str = "athena_type";
+
+fn timestamp_unit(precision: i32) -> TimeUnit {
+    match precision {
+        p if p <= 3 => TimeUnit::Millisecond,
+        p if p <= 6 => TimeUnit::Microsecond,
+        _ => TimeUnit::Nanosecond,
+    }
+}
+
 impl ColumnMeta {
-    /// The Arrow type for this column; complex and unknown types stay text.
+    /// The Arrow type for this column; complex and unknown types stay text. A `timestamp with
+    /// time zone` is the instant, zoned UTC (or, in [`build_batch`], the one zone all its values
+    /// name); a `time with time zone` the UTC time of day.
     pub fn arrow_type(&self) -> DataType {
+        match TextForm::of(&self.athena_type) {
+            Some(TextForm::TimestampWithZone) => {
+                return DataType::Timestamp(timestamp_unit(self.precision), Some("UTC".into()));
+            }
+            Some(TextForm::TimeWithZone) => return DataType::Time64(TimeUnit::Microsecond),
+            Some(TextForm::IntervalDaySecond) => return DataType::Interval(IntervalUnit::DayTime),
+            Some(TextForm::IntervalYearMonth) => {
+                return DataType::Interval(IntervalUnit::YearMonth);
+            }
+            Some(TextForm::Nested) | None => {}
+        }
         let base = self.athena_type.to_ascii_lowercase();
         let base = base.split('(').next().unwrap_or("").trim();
         match base {
@@ -50,14 +88,7 @@ impl ColumnMeta {
                 DataType::Decimal128(p, s)
             }
             "date" => DataType::Date32,
-            "timestamp" => DataType::Timestamp(
-                match self.precision {
-                    p if p <= 3 => TimeUnit::Millisecond,
-                    p if p <= 6 => TimeUnit::Microsecond,
-                    _ => TimeUnit::Nanosecond,
-                },
-                None,
-            ),
+            "timestamp" => DataType::Timestamp(timestamp_unit(self.precision), None),
             "time" => DataType::Time64(TimeUnit::Microsecond),
             "varbinary" => DataType::Binary,
             // varchar, char, string, array, map, row, json, interval, timestamp with time zone…
@@ -66,30 +97,67 @@ impl ColumnMeta {
     }
 }
 
+fn field(c: &ColumnMeta, ty: DataType) -> Field {
+    let f = Field::new(&c.name, ty, c.nullable);
+    if TextForm::of(&c.athena_type).is_some() {
+        let meta = [(ATHENA_TYPE.to_string(), c.athena_type.clone())];
+        f.with_metadata(meta.into_iter().collect())
+    } else {
+        f
+    }
+}
+
 pub fn schema(cols: &[ColumnMeta]) -> SchemaRef {
     Arc::new(Schema::new(
         cols.iter()
-            .map(|c| Field::new(&c.name, c.arrow_type(), c.nullable))
+            .map(|c| field(c, c.arrow_type()))
             .collect::<Vec<_>>(),
     ))
 }
 
-/// Builds one batch from string rows. Errors name the row (1-based) and column.
+/// Builds one batch from string rows. Errors name the row (1-based) and column. A column in a
+/// normalised text form ([`TextForm`]) with a value that does not read stays text (with a
+/// warning), so that it is compared as Athena wrote it rather than not at all.
 pub fn build_batch(cols: &[ColumnMeta], rows: &[Row]) -> Result<RecordBatch, String> {
-    let schema = schema(cols);
+    let mut fields = Vec::with_capacity(cols.len());
     let mut arrays = Vec::with_capacity(cols.len());
-    for (i, field) in schema.fields().iter().enumerate() {
-        let values = rows.iter().map(|r| r.get(i).and_then(Option::as_deref));
-        let array = build_array(field.data_type(), values).map_err(|(row, v)| {
-            format!(
-                "row {}, column {} ({}): cannot read {v:?}",
-                row + 1,
-                field.name(),
-                cols[i].athena_type
-            )
-        })?;
+    for (i, c) in cols.iter().enumerate() {
+        let values = || {
+            rows.iter()
+                .map(move |r| r.get(i).and_then(Option::as_deref))
+        };
+        let form = TextForm::of(&c.athena_type);
+        let mut ty = c.arrow_type();
+        if let (Some(TextForm::TimestampWithZone), DataType::Timestamp(unit, _)) = (form, &ty)
+            && let Some(zone) = common_zone(values())
+        {
+            ty = DataType::Timestamp(*unit, Some(zone.into()));
+        }
+        let array = match build_array(&ty, form, values()) {
+            Ok(a) => a,
+            Err((row, v)) if form.is_some() => {
+                tracing::warn!(
+                    "row {}, column {} ({}): cannot read {v:?}; the column is compared as text",
+                    row + 1,
+                    c.name,
+                    c.athena_type
+                );
+                ty = DataType::Utf8;
+                build_array(&ty, None, values()).map_err(|(_, v)| v)?
+            }
+            Err((row, v)) => {
+                return Err(format!(
+                    "row {}, column {} ({}): cannot read {v:?}",
+                    row + 1,
+                    c.name,
+                    c.athena_type
+                ));
+            }
+        };
+        fields.push(field(c, ty));
         arrays.push(array);
     }
+    let schema = Arc::new(Schema::new(fields));
     let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len()));
     RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|e| e.to_string())
 }
@@ -98,8 +166,19 @@ type Fail = (usize, String);
 
 fn build_array<'a>(
     ty: &DataType,
+    form: Option<TextForm>,
     values: impl Iterator<Item = Option<&'a str>>,
 ) -> Result<ArrayRef, Fail> {
+    let stamp: fn(&str) -> Option<i64> = if form == Some(TextForm::TimestampWithZone) {
+        parse_timestamp_tz
+    } else {
+        parse_timestamp
+    };
+    let time: fn(&str) -> Option<i64> = if form == Some(TextForm::TimeWithZone) {
+        parse_time_tz
+    } else {
+        parse_time
+    };
     macro_rules! typed {
         ($builder:expr, $parse:expr) => {{
             let mut b = $builder;
@@ -133,19 +212,28 @@ fn build_array<'a>(
         }
         DataType::Date32 => typed!(Date32Builder::new(), |s: &str| parse_date(s)
             .and_then(|d| i32::try_from(d).ok())),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            typed!(TimestampMillisecondBuilder::new(), |s: &str| {
-                parse_timestamp(s).map(|ns| ns.div_euclid(1_000_000))
-            })
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+            let b = TimestampMillisecondBuilder::new().with_timezone_opt(tz.clone());
+            typed!(b, |s: &str| stamp(s).map(|ns| ns.div_euclid(1_000_000)))
         }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            typed!(TimestampMicrosecondBuilder::new(), |s: &str| {
-                parse_timestamp(s).map(|ns| ns.div_euclid(1_000))
-            })
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let b = TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone());
+            typed!(b, |s: &str| stamp(s).map(|ns| ns.div_euclid(1_000)))
         }
-        DataType::Timestamp(_, _) => typed!(TimestampNanosecondBuilder::new(), parse_timestamp),
-        DataType::Time64(_) => typed!(Time64MicrosecondBuilder::new(), |s: &str| parse_time(s)
+        DataType::Timestamp(_, tz) => {
+            typed!(
+                TimestampNanosecondBuilder::new().with_timezone_opt(tz.clone()),
+                stamp
+            )
+        }
+        DataType::Time64(_) => typed!(Time64MicrosecondBuilder::new(), |s: &str| time(s)
             .map(|ns| ns / 1_000)),
+        DataType::Interval(IntervalUnit::DayTime) => {
+            typed!(IntervalDayTimeBuilder::new(), parse_interval_day_second)
+        }
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            typed!(IntervalYearMonthBuilder::new(), parse_interval_year_month)
+        }
         DataType::Binary => typed!(BinaryBuilder::new(), parse_hex),
         _ => typed!(StringBuilder::new(), |s: &str| Some(s.to_string())),
     })
@@ -347,5 +435,82 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01 00:00:00.001"), Some(1_000_000));
         assert_eq!(parse_hex("68 65 6c"), Some(b"hel".to_vec()));
         assert_eq!(parse_hex("6"), None);
+    }
+
+    fn meta(name: &str, athena_type: &str, precision: i32) -> ColumnMeta {
+        ColumnMeta {
+            name: name.into(),
+            athena_type: athena_type.into(),
+            precision,
+            scale: 0,
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn text_forms_become_typed_columns_marked_with_their_athena_type() {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::TimestampMillisecondType;
+        let cols = [
+            meta("ts", "timestamp with time zone", 3),
+            meta("t", "time with time zone", 3),
+            meta("ds", "interval day to second", 0),
+            meta("ym", "interval year to month", 0),
+            meta("a", "array(integer)", 0),
+            meta("n", "integer", 10),
+        ];
+        let row = |v: [&str; 6]| v.iter().map(|s| Some(s.to_string())).collect::<Row>();
+        let rows = [row([
+            "2000-02-29 19:00:00.000 America/New_York",
+            "01:02:03.456+05:30",
+            "2 03:04:05.000",
+            "1-2",
+            "[1, 2, 3]",
+            "7",
+        ])];
+        let b = build_batch(&cols, &rows).unwrap();
+        let s = b.schema();
+        let ty = |i: usize| s.field(i).data_type().clone();
+        assert_eq!(
+            ty(0),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("America/New_York".into())),
+            "the column's one zone is kept"
+        );
+        let ts = b.column(0).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(ts.value(0), 951_868_800_000, "2000-03-01 00:00:00 UTC");
+        assert_eq!(ty(1), DataType::Time64(TimeUnit::Microsecond));
+        assert_eq!(ty(2), DataType::Interval(IntervalUnit::DayTime));
+        assert_eq!(ty(3), DataType::Interval(IntervalUnit::YearMonth));
+        assert_eq!(ty(4), DataType::Utf8);
+        assert_eq!(
+            s.field(4).metadata().get(ATHENA_TYPE).map(String::as_str),
+            Some("array(integer)")
+        );
+        assert!(s.field(5).metadata().is_empty());
+        // Values in several zones: the column is zoned UTC (the values are instants).
+        let mut other = rows[0].clone();
+        other[0] = Some("2000-03-01 05:30:00.000 +05:30".into());
+        let b = build_batch(&cols, &[rows[0].clone(), other]).unwrap();
+        assert_eq!(
+            b.schema().field(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+        let ts = b.column(0).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(
+            (ts.value(0), ts.value(1)),
+            (951_868_800_000, 951_868_800_000)
+        );
+        // A value in a text form that does not read: that column stays text.
+        let mut odd = rows[0].clone();
+        odd[0] = Some("2000-02-29 19:00:00.000 Mars/Olympus".into());
+        let b = build_batch(&cols, &[odd]).unwrap();
+        assert_eq!(b.schema().field(0).data_type(), &DataType::Utf8);
+        assert_eq!(b.column(0).as_string::<i32>().value(0).len(), 36);
+        assert_eq!(b.column(1).len(), 1);
+        // Other types still fail with the row and column.
+        let mut bad = rows[0].clone();
+        bad[5] = Some("seven".into());
+        let e = build_batch(&cols, &[bad]).unwrap_err();
+        assert!(e.contains("row 1, column n (integer)"), "{e}");
     }
 }
