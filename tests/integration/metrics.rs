@@ -67,6 +67,7 @@ fn consumer_with_metrics(
     let child = consume(bootstrap, topic, group, lake)
         .args(SHORT_SESSION)
         .args(["--flush-interval", "200ms", "--metrics", "127.0.0.1:0"])
+        .args(["-v", "--log-format", "json"])
         .stdout(std::process::Stdio::null())
         .stderr(file)
         .spawn();
@@ -132,6 +133,19 @@ fn a_scrape_during_a_run_agrees_with_the_runs_summary() {
     child.signal(libc::SIGTERM);
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(&log).unwrap();
+    // --log-format json: log lines are JSON objects (the summary is not a log line).
+    let json: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        json.iter().any(|v| v["level"] == "INFO"
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("flushed "))),
+        "{log}"
+    );
     // "committed R rows in F files (… MiB) and J rejects in N flushes, …"
     let summary = log
         .lines()
