@@ -64,12 +64,8 @@ pub fn run(settings: &Settings, args: &StatusArgs, _quiet: bool) -> Result<(), E
                 None => one_topic(&status)?,
             };
             let group = settings.group(args.group.as_ref());
-            let marks = topic_watermarks(
-                &kafka,
-                &topic,
-                Some(&group),
-                defaults::KAFKA_LOOKUP_TIMEOUT,
-            )?;
+            let marks =
+                topic_watermarks(&kafka, &topic, Some(&group), defaults::KAFKA_LOOKUP_TIMEOUT)?;
             let source = KafkaSource {
                 brokers: kafka.brokers.clone(),
                 topic,
@@ -223,7 +219,15 @@ fn render(r: &Report<'_>, now: DateTime<Utc>) -> String {
         })
         .collect();
     out.push_str(&super::audit::table(
-        &["table", "version", "files", "rows", "bytes", "small files", "last commit"],
+        &[
+            "table",
+            "version",
+            "files",
+            "rows",
+            "bytes",
+            "small files",
+            "last commit",
+        ],
         &tables,
     ));
     out.push_str(&format!(
@@ -288,6 +292,9 @@ mod tests {
         assert_eq!(ago(59), "59s ago");
         assert_eq!(ago(3_725), "1h 2m ago");
         assert_eq!(ago(2 * 86_400 + 7), "2d 7s ago");
-        assert_eq!(age(now + chrono::Duration::seconds(5), now), "in the future");
+        assert_eq!(
+            age(now + chrono::Duration::seconds(5), now),
+            "in the future"
+        );
     }
 }

@@ -118,7 +118,10 @@ pub async fn lake_status(lake: &str, small_below: u64) -> Result<LakeStatus, Lak
     let rejects = table_status(lake, REJECTS_TABLE_DIR, small_below).await?;
     let mut positions: BTreeMap<(String, i32), PartitionPosition> = BTreeMap::new();
     let rejects_txns = rejects.as_ref().map(|(_, t)| partition_txns(t));
-    for (of_rejects, txns) in [(false, Some(partition_txns(&ticks_txns))), (true, rejects_txns)] {
+    for (of_rejects, txns) in [
+        (false, Some(partition_txns(&ticks_txns))),
+        (true, rejects_txns),
+    ] {
         for ((topic, partition), v) in txns.into_iter().flatten() {
             let p = positions
                 .entry((topic.clone(), partition))

@@ -287,7 +287,10 @@ mod tests {
         let rejects: Vec<i64> = (5..100).filter(|o| o % 7 == 0).collect();
         let c = both(&ticks, &rejects, Some(99), Some(98));
         assert_eq!((c.first, c.last, c.distinct), (Some(5), Some(99), 95));
-        assert_eq!((c.ticks, c.rejects), (ticks.len() as u64, rejects.len() as u64));
+        assert_eq!(
+            (c.ticks, c.rejects),
+            (ticks.len() as u64, rejects.len() as u64)
+        );
         assert!(c.findings.is_empty(), "{:?}", c.findings);
     }
 

@@ -15,12 +15,12 @@ use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use serde::Serialize;
 
 pub use check::{Coverage, Finding, FindingKind, check};
@@ -279,7 +279,8 @@ async fn read_file(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| err(e.to_string()))?;
-    let mut batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(e.to_string()))?;
+    let mut batches: Vec<RecordBatch> =
+        stream.try_collect().await.map_err(|e| err(e.to_string()))?;
     if swap {
         for b in &mut batches {
             *b = b.project(&[1, 0]).map_err(|e| err(e.to_string()))?;
@@ -289,15 +290,21 @@ async fn read_file(
 }
 
 /// Reads `columns` (partition, offset) of every data file of `table`'s loaded version.
-async fn read_offsets(table: &DeltaTable, columns: [&'static str; 2]) -> Result<Offsets, LakeError> {
+async fn read_offsets(
+    table: &DeltaTable,
+    columns: [&'static str; 2],
+) -> Result<Offsets, LakeError> {
     let name = table.table_url().to_string();
-    let state = table
-        .snapshot()
-        .map_err(super::delta::delta_err(&name))?;
+    let state = table.snapshot().map_err(super::delta::delta_err(&name))?;
     let files: Vec<(Path, u64)> = state
         .log_data()
         .iter()
-        .map(|f| (f.object_store_path(), u64::try_from(f.size()).unwrap_or_default()))
+        .map(|f| {
+            (
+                f.object_store_path(),
+                u64::try_from(f.size()).unwrap_or_default(),
+            )
+        })
         .collect();
     let store = table.object_store();
     let mut out = Offsets {
@@ -373,7 +380,10 @@ pub async fn audit_lake(lake: &str, topic: Option<&str>) -> Result<AuditReport, 
     for p in partitions {
         let tv = t.by_partition.remove(&p).unwrap_or_default();
         let rv = rejects_by.remove(&p).unwrap_or_default();
-        let (c, rc) = (committed.get(&p).copied(), rejects_committed.get(&p).copied());
+        let (c, rc) = (
+            committed.get(&p).copied(),
+            rejects_committed.get(&p).copied(),
+        );
         out.push(PartitionAudit {
             partition: p,
             committed: c,
