@@ -692,10 +692,8 @@ pub struct StatusArgs {
     #[arg(long, env = "STOCKLAKE_LAKE")]
     pub lake: Option<String>,
 
-    /// Kafka: with --brokers, the topic's watermarks, the group's offsets and the lag are shown
-    /// too (topic default: the one the lake's offsets name).
     #[command(flatten)]
-    pub kafka: KafkaArgs,
+    pub kafka: LakeKafkaArgs,
 
     /// Consumer group whose committed offsets are shown (with --brokers). Default: stocklake.
     #[arg(long, short = 'g', env = "STOCKLAKE_GROUP")]
@@ -718,12 +716,39 @@ pub struct AuditArgs {
     #[arg(long, env = "STOCKLAKE_LAKE")]
     pub lake: Option<String>,
 
-    /// Kafka: with --brokers, the offsets the topic still holds that the lake does not have yet
-    /// are listed too (topic default: the one the lake's offsets name).
     #[command(flatten)]
-    pub kafka: KafkaArgs,
+    pub kafka: LakeKafkaArgs,
 
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+}
+
+/// The brokers `status` and `audit` compare the lake with (nothing is asked of Kafka without
+/// --brokers).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LakeKafkaArgs {
+    /// Kafka bootstrap servers: also read the topic's watermarks from them. Default: the lake
+    /// alone (the settings file's brokers are not used unless given here).
+    #[arg(long, short = 'b', env = "STOCKLAKE_BROKERS")]
+    pub brokers: Option<String>,
+
+    /// Topic name. Default: the settings file's, else the one topic the lake's offsets name.
+    #[arg(long, short = 't', env = "STOCKLAKE_TOPIC")]
+    pub topic: Option<String>,
+
+    /// Any librdkafka property, e.g. -X security.protocol=SASL_SSL (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+}
+
+impl LakeKafkaArgs {
+    /// As the Kafka flags every command takes.
+    pub fn kafka_args(&self) -> KafkaArgs {
+        KafkaArgs {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            property: self.property.clone(),
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub struct Finding {
 
 impl Finding {
     /// How many offsets the range spans.
-    pub fn len(&self) -> u64 {
+    pub fn offsets(&self) -> u64 {
         u64::try_from(i128::from(self.last) - i128::from(self.first) + 1).unwrap_or(0)
     }
 }
@@ -313,7 +313,7 @@ mod tests {
             ]
         );
         assert!(!RejectsAhead.is_problem() && Gap.is_problem());
-        assert_eq!(c.findings[3].len(), 5);
+        assert_eq!(c.findings[3].offsets(), 5);
     }
 
     #[test]

@@ -172,14 +172,15 @@ impl Offsets {
         let (pv, ov) = (parts.values(), offsets.values());
         let clean = parts.null_count() == 0 && offsets.null_count() == 0;
         // A file of the consumer holds one Kafka partition: copy its offsets in one go.
-        if clean && let Some(&first) = pv.first() {
-            if pv.iter().all(|p| *p == first) {
-                self.by_partition
-                    .entry(first)
-                    .or_default()
-                    .extend_from_slice(ov);
-                return;
-            }
+        if clean
+            && let Some(&first) = pv.first()
+            && pv.iter().all(|p| *p == first)
+        {
+            self.by_partition
+                .entry(first)
+                .or_default()
+                .extend_from_slice(ov);
+            return;
         }
         for i in 0..batch.num_rows() {
             if parts.is_null(i) || offsets.is_null(i) {
