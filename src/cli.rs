@@ -92,12 +92,12 @@ pub enum Command {
     /// What the lake holds now: per table its version, files, rows, bytes, small files and last
     /// commit; per Kafka partition the lake's committed offset and, with --brokers, the
     /// topic's watermarks, the group's committed offset and the lag.
-    #[command(after_help = STATUS_HELP)]
+    #[command(after_help = STATUS_HELP, mut_arg("brokers", brokers_help), mut_arg("topic", topic_help))]
     Status(StatusArgs),
     /// Prove that the lake holds every Kafka offset exactly once: from the first offset it holds
     /// to its committed offset, each offset is once in the ticks or the rejects table. Lists
     /// every gap and duplicate range; exit status 1 if there is any.
-    #[command(after_help = AUDIT_HELP)]
+    #[command(after_help = AUDIT_HELP, mut_arg("brokers", brokers_help), mut_arg("topic", topic_help))]
     Audit(AuditArgs),
 }
 
@@ -693,7 +693,7 @@ pub struct StatusArgs {
     pub lake: Option<String>,
 
     #[command(flatten)]
-    pub kafka: LakeKafkaArgs,
+    pub kafka: KafkaArgs,
 
     /// Consumer group whose committed offsets are shown (with --brokers). Default: stocklake.
     #[arg(long, short = 'g', env = "STOCKLAKE_GROUP")]
@@ -717,38 +717,22 @@ pub struct AuditArgs {
     pub lake: Option<String>,
 
     #[command(flatten)]
-    pub kafka: LakeKafkaArgs,
+    pub kafka: KafkaArgs,
 
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 }
 
-/// The brokers `status` and `audit` compare the lake with (nothing is asked of Kafka without
-/// --brokers).
-#[derive(Debug, Args, Clone, Default)]
-pub struct LakeKafkaArgs {
-    /// Kafka bootstrap servers: also read the topic's watermarks from them. Default: the lake
-    /// alone (the settings file's brokers are not used unless given here).
-    #[arg(long, short = 'b', env = "STOCKLAKE_BROKERS")]
-    pub brokers: Option<String>,
-
-    /// Topic name. Default: the settings file's, else the one topic the lake's offsets name.
-    #[arg(long, short = 't', env = "STOCKLAKE_TOPIC")]
-    pub topic: Option<String>,
-
-    /// Any librdkafka property, e.g. -X security.protocol=SASL_SSL (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
-    pub property: Vec<(String, String)>,
+/// `--brokers` of `status` and `audit`: optional, no default.
+fn brokers_help(arg: clap::Arg) -> clap::Arg {
+    arg.help(
+        "Kafka bootstrap servers: also read the topic's watermarks from them. Default: the lake \
+         alone (the settings file's brokers are not used unless given here)",
+    )
 }
 
-impl LakeKafkaArgs {
-    /// As the Kafka flags every command takes.
-    pub fn kafka_args(&self) -> KafkaArgs {
-        KafkaArgs {
-            brokers: self.brokers.clone(),
-            topic: self.topic.clone(),
-            property: self.property.clone(),
-        }
-    }
+/// `--topic` of `status` and `audit`: the lake's own by default.
+fn topic_help(arg: clap::Arg) -> clap::Arg {
+    arg.help("Topic name. Default: the settings file's, else the one topic the lake's offsets name")
 }

@@ -16,11 +16,11 @@ use crate::settings::{Settings, defaults};
 pub fn run(settings: &Settings, args: &AuditArgs, quiet: bool) -> Result<(), Error> {
     let lake = settings.lake_url(args.lake.as_ref());
     let started = Instant::now();
-    let topic = settings.topic_if_set(&args.kafka.kafka_args());
+    let topic = settings.topic_if_set(&args.kafka);
     let mut report = super::runtime(None)?.block_on(audit_lake(&lake, topic.as_deref()))?;
     let read = started.elapsed();
     let mut kafka_source = None;
-    if let Some(kafka) = settings.kafka_if_asked(&args.kafka.kafka_args()) {
+    if let Some(kafka) = settings.kafka_if_asked(&args.kafka) {
         let Some(topic) = report.topic.clone() else {
             return Err(Error::Usage(
                 "the lake holds no Kafka offsets yet: pass --topic to compare it with the brokers"

@@ -57,9 +57,9 @@ struct Report<'a> {
 pub fn run(settings: &Settings, args: &StatusArgs, _quiet: bool) -> Result<(), Error> {
     let lake = settings.lake_url(args.lake.as_ref());
     let status = super::runtime(Some(2))?.block_on(lake_status(&lake, args.target_size / 2))?;
-    let (source, marks) = match settings.kafka_if_asked(&args.kafka.kafka_args()) {
+    let (source, marks) = match settings.kafka_if_asked(&args.kafka) {
         Some(kafka) => {
-            let topic = match settings.topic_if_set(&args.kafka.kafka_args()) {
+            let topic = match settings.topic_if_set(&args.kafka) {
                 Some(t) => t,
                 None => one_topic(&status)?,
             };
