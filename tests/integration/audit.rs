@@ -274,6 +274,29 @@ fn file_of(lake: &Path, partition: i32, first: i64) -> (String, std::path::PathB
         .unwrap_or_else(|| panic!("no file {tag}"))
 }
 
+/// Writes `bytes` as the data file `rel` of the ticks table and adds it in a commit of its own,
+/// with no `txn`: `rows` ticks of `symbol` from offset `first`.
+async fn add_file(
+    table: &mut TicksTable,
+    lake: &Path,
+    rel: String,
+    bytes: Vec<u8>,
+    symbol: &str,
+    first: i64,
+    rows: u64,
+) {
+    std::fs::write(lake.join("ticks").join(&rel), &bytes).unwrap();
+    let layout = TableLayout::default();
+    let added = DataFile {
+        path: rel,
+        size: bytes.len() as u64,
+        partition_values: partition_values(&layout, symbol, tick_at(symbol, first).event_time),
+        rows,
+        stats: None,
+    };
+    table.commit(&[added], &[]).await.unwrap();
+}
+
 #[test]
 fn a_planted_duplicate_is_named_with_its_partition_and_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,18 +311,7 @@ fn a_planted_duplicate_is_named_with_its_partition_and_range() {
     let (rel, file) = file_of(dir.path(), 0, 40);
     let copy = rel.replace(".parquet", "-copy.parquet");
     let bytes = std::fs::read(&file).unwrap();
-    std::fs::write(dir.path().join("ticks").join(&copy), &bytes).unwrap();
-    let layout = TableLayout::default();
-    rt().block_on(async {
-        let added = DataFile {
-            path: copy,
-            size: bytes.len() as u64,
-            partition_values: partition_values(&layout, "IBM", tick_at("IBM", 40).event_time),
-            rows: 20,
-            stats: None,
-        };
-        table.commit(&[added], &[]).await.unwrap();
-    });
+    rt().block_on(add_file(&mut table, dir.path(), copy, bytes, "IBM", 40, 20));
 
     let (out, report) = json("audit", lake, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -386,22 +398,13 @@ fn a_planted_gap_and_uncommitted_rows_are_named_with_their_partition_and_range()
             .unwrap();
         table.refresh().await.unwrap();
         // Rows of partition 0 above its committed offset (99), added without a txn.
-        let layout = TableLayout::default();
         let mut b = stocklake::tick::TickBatchBuilder::new(false, 5);
         for o in 100..105 {
             b.push(&tick_at("IBM", o), 0, o);
         }
         let bytes = stocklake::lake::writer::encode(&[b.finish()]).unwrap();
         let path = "symbol=IBM/part-ticks-0-00000000000000000100-late.parquet".to_string();
-        std::fs::write(dir.path().join("ticks").join(&path), &bytes).unwrap();
-        let added = DataFile {
-            path,
-            size: bytes.len() as u64,
-            partition_values: partition_values(&layout, "IBM", tick_at("IBM", 100).event_time),
-            rows: 5,
-            stats: None,
-        };
-        table.commit(&[added], &[]).await.unwrap();
+        add_file(&mut table, dir.path(), path, bytes.to_vec(), "IBM", 100, 5).await;
     });
 
     let (out, report) = json("audit", lake, &[]);
