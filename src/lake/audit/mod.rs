@@ -430,3 +430,52 @@ fn pick_topic<'a>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(first: Option<i64>, committed: Option<i64>) -> PartitionAudit {
+        PartitionAudit {
+            partition: 0,
+            committed,
+            rejects_committed: None,
+            coverage: Coverage {
+                first,
+                ..Coverage::default()
+            },
+            kafka: None,
+        }
+    }
+
+    #[test]
+    fn kafka_coverage_says_what_the_lake_lacks_and_where_it_starts() {
+        let k = kafka_coverage(&partition(Some(3), Some(9)), 0, 15);
+        assert_eq!((k.not_in_lake, k.not_in_lake_count), (Some((10, 14)), 5));
+        assert_eq!((k.before_lake, k.lake_ahead), (Some((0, 2)), false));
+        // Retention deleted what the lake holds first: nothing before the lake, all consumed.
+        let k = kafka_coverage(&partition(Some(0), Some(14)), 5, 15);
+        assert_eq!(
+            (k.not_in_lake, k.before_lake, k.lake_ahead),
+            (None, None, false)
+        );
+        // A re-created topic behind the lake.
+        assert!(kafka_coverage(&partition(Some(0), Some(20)), 0, 7).lake_ahead);
+        // A partition the lake has never seen: everything Kafka holds is missing.
+        let k = kafka_coverage(&partition(None, None), 4, 10);
+        assert_eq!((k.not_in_lake, k.not_in_lake_count), (Some((4, 9)), 6));
+        let mut report = AuditReport {
+            lake: "l".into(),
+            topic: Some("t".into()),
+            ticks_version: 1,
+            rejects_version: None,
+            files: 0,
+            rows: 0,
+            rows_without_offset: 0,
+            partitions: vec![partition(Some(0), Some(20))],
+        };
+        report.add_kafka(&[(0, (0, 7)), (1, (0, 3))].into_iter().collect());
+        assert_eq!(report.partitions.len(), 2);
+        assert_eq!(report.problems(), 1, "the lake is ahead of partition 0");
+    }
+}
