@@ -9,6 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::settings::defaults;
 use crate::source::{Layout, OnError};
 
+/// The flags of `status` and `audit`: `cli/report.rs`.
+mod report;
+pub use report::{AuditArgs, ReportFormat, StatusArgs};
+
 /// Shown at the end of `stocklake --help`.
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
@@ -100,6 +104,16 @@ pub enum Command {
     Compare(CompareArgs),
     /// Maintenance of a lake: `lake upgrade` converts a lake written by stocklake 0.1.
     Lake(LakeArgs),
+    /// What the lake holds now: per table its version, files, rows, bytes, small files and last
+    /// commit; per Kafka partition the lake's committed offset and, with --brokers, the
+    /// topic's watermarks, the group's committed offset and the lag.
+    #[command(after_help = report::STATUS_HELP, mut_arg("brokers", report::brokers_help), mut_arg("topic", report::topic_help))]
+    Status(StatusArgs),
+    /// Prove that the lake holds every Kafka offset exactly once: from the first offset it holds
+    /// to its committed offset, each offset is once in the ticks or the rejects table. Lists
+    /// every gap and duplicate range; exit status 1 if there is any.
+    #[command(after_help = report::AUDIT_HELP, mut_arg("brokers", report::brokers_help), mut_arg("topic", report::topic_help))]
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]

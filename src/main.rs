@@ -40,6 +40,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Repl(args) => cmd::repl::run(&settings, args, quiet),
         Command::Compare(args) => cmd::compare::run(&settings, args),
         Command::Lake(args) => cmd::lake::run(&settings, args, quiet),
+        Command::Status(args) => cmd::status::run(&settings, args, quiet),
+        Command::Audit(args) => cmd::audit::run(&settings, args, quiet),
     }
 }
 

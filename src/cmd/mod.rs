@@ -2,6 +2,7 @@
 //! prints what the user sees (data on stdout, progress and summaries on stderr). Progress bars,
 //! signals and the async runtime live here, never in the core.
 
+pub mod audit;
 pub mod bench;
 pub mod bench_compact;
 pub mod bench_consume;
@@ -16,6 +17,7 @@ pub mod lake;
 pub mod produce;
 pub mod repl;
 pub mod sql;
+pub mod status;
 pub mod sync;
 
 use std::sync::{Arc, Mutex};

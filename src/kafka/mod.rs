@@ -6,6 +6,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod fetch_queue;
+pub mod offsets;
 pub mod producer;
 
 pub use broker::{BrokerOptions, EmbeddedBroker};

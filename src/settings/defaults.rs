@@ -35,6 +35,8 @@ pub const COMPARE_AS_OF: &str = "saved";
 /// First wait between two polls of a running Athena query; it grows ×1.5 up to the maximum.
 pub const ATHENA_FIRST_POLL: Duration = Duration::from_millis(200);
 pub const ATHENA_MAX_POLL: Duration = Duration::from_secs(2);
+/// `status` and `audit`: how long the brokers have to answer (metadata, watermarks, offsets).
+pub const KAFKA_LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A batch closes at this many events...
 pub const FLUSH_ROWS: usize = 500_000;

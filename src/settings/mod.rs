@@ -188,6 +188,25 @@ impl Settings {
     }
 }
 
+/// `status` and `audit`.
+impl Settings {
+    /// The topic of `--topic` or the settings file; None lets the lake's offsets name it.
+    pub fn topic_if_set(&self, args: &KafkaArgs) -> Option<String> {
+        args.topic.clone().or_else(|| self.kafka.topic.clone())
+    }
+
+    /// The consumer group of `--group`, else the settings file's, else the default.
+    pub fn group(&self, flag: Option<&String>) -> String {
+        pick(flag, self.kafka.group.as_ref(), defaults::GROUP)
+    }
+
+    /// The Kafka settings when `--brokers` (or `STOCKLAKE_BROKERS`) asks for the brokers' view;
+    /// None otherwise (the settings file's brokers alone do not).
+    pub fn kafka_if_asked(&self, args: &KafkaArgs) -> Option<KafkaSettings> {
+        args.brokers.as_ref().map(|_| self.kafka(args))
+    }
+}
+
 /// What `compact` does. A `--retain` shorter than [`defaults::COMPACT_MIN_RETAIN`] is refused
 /// unless `--allow-short-retain`: the vacuum would delete files a running query, or a flush about
 /// to commit, still needs.

@@ -5,6 +5,7 @@ mod harness;
 mod layers;
 
 mod athena;
+mod audit;
 mod catalog;
 mod compact;
 mod compare;

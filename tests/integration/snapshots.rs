@@ -12,7 +12,7 @@ use crate::harness::{cmd, sample_csv, stderr, unique};
 
 const COMMANDS: &[&str] = &[
     "produce", "consume", "demo", "broker", "bench", "catalog", "compact", "sync", "sql", "repl",
-    "compare",
+    "compare", "status", "audit",
 ];
 
 #[test]
