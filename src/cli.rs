@@ -61,11 +61,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// Shown at the end of `stocklake produce --help`.
+const PRODUCE_HELP: &str = "\
+Examples:
+  stocklake produce data/stocks.csv --brokers localhost:9092 --topic ticks --delay 1s
+  stocklake produce data/*.csv --replay-speed 86400 --metrics 127.0.0.1:9465
+  stocklake produce --synthetic --symbols 500 --rows 10000000";
+
+/// Shown at the end of `stocklake consume --help`.
+const CONSUME_HELP: &str = "\
+Examples:
+  stocklake consume --brokers localhost:9092 --topic ticks --lake s3://my-bucket/stocklake
+  stocklake consume --lake ./lake --flush-interval 500ms --compact-every 1h --metrics 127.0.0.1:9464
+  stocklake consume --lake ./lake --exit-when-idle 2s --log-format json";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Publish stock ticks from CSV files or the synthetic generator to a Kafka topic.
+    #[command(after_help = PRODUCE_HELP)]
     Produce(ProduceArgs),
     /// Write the Kafka topic into a Parquet lake (local folder or S3), exactly once.
+    #[command(after_help = CONSUME_HELP)]
     Consume(ConsumeArgs),
     /// The whole path on this machine, nothing installed: an embedded broker, the sample data
     /// produced flat out, consumed into a local lake, every saved query run on it.
