@@ -1,0 +1,236 @@
+//! The rewrite through DataFusion's SQL: projections, filters, aggregates, subqueries,
+//! `TRY_CAST`, names, errors.
+
+use std::sync::Arc;
+
+use arrow::array::{Float32Array, Float64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::array_value_to_string;
+use datafusion::prelude::SessionContext;
+
+use super::TrinoFloatToDecimal;
+
+/// A session with the rule and a table `t(id, x DOUBLE, r REAL)`.
+fn session() -> SessionContext {
+    let ctx = SessionContext::new();
+    ctx.add_analyzer_rule(Arc::new(TrinoFloatToDecimal));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("x", DataType::Float64, true),
+        Field::new("r", DataType::Float32, true),
+    ]));
+    let ids = arrow::array::Int64Array::from(vec![1, 2, 3, 4, 5, 6]);
+    let x = Float64Array::from(vec![
+        Some(1.005),
+        Some(2.675),
+        Some(-1.005),
+        Some(0.125),
+        Some(1e-7),
+        None,
+    ]);
+    let r = Float32Array::from(vec![
+        Some(1.005),
+        Some(2.675),
+        Some(-1.005),
+        Some(0.125),
+        Some(1e-7),
+        None,
+    ]);
+    let batch =
+        RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(x), Arc::new(r)]).unwrap();
+    ctx.register_batch("t", batch).unwrap();
+    ctx
+}
+
+/// Every cell of the result as text, row by row, and the column names.
+async fn run(ctx: &SessionContext, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let df = ctx.sql(sql).await.map_err(|e| e.to_string())?;
+    let names = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let batches = df.collect().await.map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let row = b
+                .columns()
+                .iter()
+                .map(|c| {
+                    if c.is_null(i) {
+                        "NULL".to_string()
+                    } else {
+                        array_value_to_string(c, i).unwrap()
+                    }
+                })
+                .collect();
+            rows.push(row);
+        }
+    }
+    Ok((names, rows))
+}
+
+fn column(rows: &[Vec<String>], c: usize) -> Vec<&str> {
+    rows.iter().map(|r| r[c].as_str()).collect()
+}
+
+#[tokio::test]
+async fn doubles_and_reals_round_half_up_from_their_decimal_text() {
+    let ctx = session();
+    let (_, rows) = run(
+        &ctx,
+        "SELECT CAST(x AS DECIMAL(10, 2)), CAST(r AS DECIMAL(10, 2)) FROM t ORDER BY id",
+    )
+    .await
+    .unwrap();
+    let want = ["1.01", "2.68", "-1.01", "0.13", "0.00", "NULL"];
+    assert_eq!(column(&rows, 0), want);
+    assert_eq!(column(&rows, 1), want);
+}
+
+#[tokio::test]
+async fn literals_filters_aggregates_and_subqueries_are_rewritten() {
+    let ctx = session();
+    let one = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move { run(&ctx, sql).await.unwrap().1 }
+    };
+    assert_eq!(
+        one("SELECT CAST(CAST(1.005 AS DOUBLE) AS DECIMAL(10, 2))").await,
+        [["1.01"]]
+    );
+    assert_eq!(
+        one("SELECT id FROM t WHERE CAST(x AS DECIMAL(10, 2)) = 1.01").await,
+        [["1"]]
+    );
+    // 1.01 + 2.68 - 1.01 + 0.13 + 0.00 (arrow's cast: 1.00 + 2.67 - 1.00 + 0.13 + 0.00).
+    assert_eq!(
+        one("SELECT sum(CAST(x AS DECIMAL(10, 2))) FROM t").await,
+        [["2.81"]]
+    );
+    assert_eq!(
+        one(
+            "SELECT (SELECT max(CAST(x AS DECIMAL(10, 2))) FROM t) AS m, \
+             id FROM t WHERE id IN (SELECT id FROM t WHERE CAST(x AS DECIMAL(5, 2)) = 2.68)"
+        )
+        .await,
+        [["2.68", "2"]]
+    );
+    assert_eq!(
+        one("SELECT CAST(x AS DECIMAL(38, 3)) AS a, CAST(x AS DECIMAL(50, 2)) AS b FROM t WHERE id = 3")
+            .await,
+        [["-1.005", "-1.01"]]
+    );
+}
+
+#[tokio::test]
+async fn column_names_stay_those_of_a_cast() {
+    let ctx = session();
+    let (names, _) = run(
+        &ctx,
+        "SELECT CAST(x AS DECIMAL(10, 2)), sum(CAST(x AS DECIMAL(10, 2))) FROM t GROUP BY 1",
+    )
+    .await
+    .unwrap();
+    let plain = SessionContext::new();
+    let batch = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
+        "x",
+        DataType::Float64,
+        true,
+    )])));
+    plain.register_batch("t", batch).unwrap();
+    let (want, _) = run(
+        &plain,
+        "SELECT CAST(x AS DECIMAL(10, 2)), sum(CAST(x AS DECIMAL(10, 2))) FROM t GROUP BY 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn overflow_and_non_finite_values_fail_as_on_trino_or_are_null_under_try_cast() {
+    let ctx = session();
+    // 1.005 * 100 is 100.49999999999999 in binary: 100.50 at scale 2, beyond DECIMAL(4, 2).
+    let err = run(&ctx, "SELECT CAST(x * 100 AS DECIMAL(4, 2)) FROM t")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("Cannot cast DOUBLE '100.49999999999999' to DECIMAL(4, 2)"),
+        "{err}"
+    );
+    let err = run(&ctx, "SELECT CAST(CAST(1e20 AS DOUBLE) AS DECIMAL(10, 2))")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("Cannot cast DOUBLE '1.0E20' to DECIMAL(10, 2)"),
+        "{err}"
+    );
+    // The edge of DECIMAL(4, 2): 99.99 fits, 99.995 rounds to 100.00, which does not.
+    let (_, rows) = run(&ctx, "SELECT CAST(CAST(99.994 AS DOUBLE) AS DECIMAL(4, 2))")
+        .await
+        .unwrap();
+    assert_eq!(rows, [["99.99"]]);
+    let err = run(
+        &ctx,
+        "SELECT CAST(CAST(-99.995 AS DOUBLE) AS DECIMAL(4, 2))",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("Cannot cast DOUBLE '-99.995' to DECIMAL(4, 2)"),
+        "{err}"
+    );
+    let err = run(&ctx, "SELECT CAST(CAST(100000.0 AS REAL) AS DECIMAL(5, 0))")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("Cannot cast REAL '100000.0' to DECIMAL(5, 0)"),
+        "{err}"
+    );
+    for (sql, text) in [
+        ("CAST('NaN' AS DOUBLE)", "NaN"),
+        ("CAST('inf' AS DOUBLE)", "Infinity"),
+        ("CAST('-inf' AS DOUBLE)", "-Infinity"),
+    ] {
+        let err = run(&ctx, &format!("SELECT CAST({sql} AS DECIMAL(10, 2))"))
+            .await
+            .unwrap_err();
+        let want = format!("Cannot cast DOUBLE '{text}' to DECIMAL(10, 2)");
+        assert!(err.contains(&want), "{err}");
+    }
+    let (_, rows) = run(
+        &ctx,
+        "SELECT TRY_CAST(x * 100 AS DECIMAL(4, 2)), TRY_CAST(CAST('NaN' AS DOUBLE) AS DECIMAL(4, 2)) \
+         FROM t ORDER BY id",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        column(&rows, 0),
+        ["NULL", "NULL", "NULL", "12.50", "0.00", "NULL"]
+    );
+    assert!(column(&rows, 1).iter().all(|v| *v == "NULL"));
+}
+
+#[tokio::test]
+async fn other_casts_are_untouched() {
+    let ctx = session();
+    let (_, rows) = run(
+        &ctx,
+        "SELECT CAST(id AS DECIMAL(10, 2)), CAST('1.005' AS DECIMAL(10, 2)), \
+         CAST(x AS VARCHAR), CAST(CAST(1.005 AS DECIMAL(10, 3)) AS DECIMAL(10, 2)) \
+         FROM t WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows, [["1.00", "1.01", "1.005", "1.01"]]);
+    let plan = ctx
+        .sql("EXPLAIN SELECT CAST(id AS DECIMAL(10, 2)) FROM t")
+        .await
+        .unwrap();
+    let text = format!("{:?}", plan.collect().await.unwrap());
+    assert!(!text.contains("stocklake_"), "{text}");
+}
