@@ -140,7 +140,9 @@ impl FloatToDecimal {
                 out.push(None);
                 continue;
             }
-            let value = unscaled::<D::Native>(floats.shortest(i), precision, scale);
+            let value = fast_unscaled(floats.value(i), floats.text_error(), precision, scale)
+                .and_then(native_from::<D::Native>)
+                .or_else(|| unscaled::<D::Native>(floats.shortest(i), precision, scale));
             if value.is_none() && !self.lenient {
                 return exec_err!(
                     "Cannot cast {} '{}' to DECIMAL({precision}, {scale})",
@@ -223,6 +225,43 @@ fn unscaled<N: FromStr + ArrowNativeTypeOp>(
     Some(if negative { n.neg_wrapping() } else { n })
 }
 
+/// Powers of ten that a double holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case without text: `v × 10^scale` rounded, when no rounding boundary (`k + ½`)
+/// lies near enough for the shortest decimal text to fall on its other side. That text is
+/// within `text_error × |v|` of `v` (half a unit in the last place: 2^-53 for a double, 2^-24
+/// for a real) and the product adds 2^-53 more; the margin is twice their sum. None (use
+/// [`unscaled`]) near a boundary, beyond 2^52, outside scales 0..=22, or beyond the precision.
+fn fast_unscaled(v: f64, text_error: f64, precision: u8, scale: i8) -> Option<(bool, u64)> {
+    let pow = POW10.get(usize::try_from(scale).ok()?)?;
+    let scaled = v * pow;
+    let magnitude = scaled.abs();
+    if !magnitude.is_finite() || magnitude >= 4_503_599_627_370_496.0 {
+        return None;
+    }
+    let whole = magnitude.trunc();
+    let frac = magnitude - whole;
+    let margin = magnitude * 4.0 * text_error + f64::MIN_POSITIVE;
+    if (frac - 0.5).abs() <= margin {
+        return None;
+    }
+    let q = whole as u64 + u64::from(frac > 0.5);
+    if precision < 19 && q >= 10u64.pow(u32::from(precision)) {
+        return None;
+    }
+    Some((scaled < 0.0 && q != 0, q))
+}
+
+/// A fast result as the decimal type's native integer.
+fn native_from<N: ArrowNativeTypeOp>((negative, q): (bool, u64)) -> Option<N> {
+    let n = N::from_usize(usize::try_from(q).ok()?)?;
+    Some(if negative { n.neg_wrapping() } else { n })
+}
+
 /// The float column being cast.
 enum Floats<'a> {
     Double(&'a PrimitiveArray<Float64Type>),
@@ -241,6 +280,22 @@ impl Floats<'_> {
         match self {
             Floats::Double(a) => a.is_null(i),
             Floats::Real(a) => a.is_null(i),
+        }
+    }
+
+    /// The value, widened to a double (exactly, for a real).
+    fn value(&self, i: usize) -> f64 {
+        match self {
+            Floats::Double(a) => a.value(i),
+            Floats::Real(a) => f64::from(a.value(i)),
+        }
+    }
+
+    /// How far (relatively) the shortest text may lie from the value: half an ulp.
+    fn text_error(&self) -> f64 {
+        match self {
+            Floats::Double(_) => f64::EPSILON / 2.0,
+            Floats::Real(_) => f64::from(f32::EPSILON) / 2.0,
         }
     }
 
