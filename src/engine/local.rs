@@ -132,6 +132,8 @@ impl LocalEngine {
         // Trino puts NULLs last whatever the direction; DataFusion's default follows Postgres.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let ctx = SessionContext::new_with_config(config);
+        // CAST(double AS DECIMAL(p, s)) rounds as Trino does (after type coercion).
+        ctx.add_analyzer_rule(Arc::new(super::cast::TrinoFloatToDecimal));
         if database != DATABASE
             && let Some(catalog) = ctx.catalog("datafusion")
         {

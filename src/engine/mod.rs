@@ -151,6 +151,7 @@ pub enum EngineError {
     Cancelled { engine: &'static str },
 }
 
+pub mod cast;
 pub mod lakegen;
 pub mod lakestate;
 pub mod lexer;
