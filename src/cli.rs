@@ -24,6 +24,14 @@ Exit status:
 Settings: flags win over STOCKLAKE_* environment variables, which win over ./stocklake.toml
 (or --config FILE), which wins over the built-in defaults.";
 
+/// Shown at the end of `stocklake sql --help`.
+const SQL_EXAMPLES: &str = "\
+Examples:
+  stocklake sql -c \"SELECT symbol, count(*) FROM ticks GROUP BY 1\"
+  stocklake sql queries/ --engine both
+  stocklake sql --watch 1s -c \"SELECT symbol, max(event_time), count(*) FROM stocklake.ticks GROUP BY 1\"
+      (re-runs every second while `stocklake consume` writes; Ctrl-C stops)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stocklake",
@@ -111,6 +119,7 @@ pub enum Command {
     Sync(SyncArgs),
     /// Run SQL against the lake (its latest committed version, or --as-of): -c text, -f files,
     /// folders of .sql files, or stdin.
+    #[command(after_help = SQL_EXAMPLES)]
     Sql(SqlArgs),
     /// Interactive SQL shell over the lake (multi-line statements end at `;`, `\?` for help).
     Repl(ReplArgs),
@@ -262,6 +271,13 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub query: QueryArgs,
+
+    /// Re-run the statement every INTERVAL (1s, 500ms, or seconds: 2) until Ctrl-C (then exit
+    /// 0), each result under a header line: the time, the table version read and the rows
+    /// changed since the last refresh. On a terminal each refresh replaces the last. One
+    /// statement, local engine only (each Athena run is billed).
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub watch: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -708,4 +724,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{text:?}: a size must be at least one byte"));
     }
     Ok(bytes as u64)
+}
+
+/// Parses a watch interval (`sql --watch`, `\\watch`): seconds as a number (`2`, `0.5`) or a
+/// duration (`500ms`, `1s`, `1m`), more than zero.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("{s:?} is not a number of seconds")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{s:?}: {e} (e.g. 2, 0.5, 500ms, 1s)"))?,
+    };
+    if d.is_zero() {
+        return Err("the interval must be more than zero".into());
+    }
+    Ok(d)
 }

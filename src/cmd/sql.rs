@@ -1,5 +1,6 @@
 //! `stocklake sql`: run statements from -c, -f, folders of saved queries or stdin on the chosen
-//! engine; results on stdout in the chosen format, timings on stderr.
+//! engine; results on stdout in the chosen format, timings on stderr. With `--watch`, one
+//! statement re-run until Ctrl-C.
 
 use std::io::{IsTerminal, Read, Write};
 
@@ -7,6 +8,7 @@ use crate::Error;
 use crate::cli::SqlArgs;
 use crate::engine::Engine;
 use crate::engine::queries::SavedQuery;
+use crate::engine::statements::{self, Statement};
 use crate::script::{self, Show};
 use crate::settings::{self, Settings};
 
@@ -64,6 +66,9 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
         cancel: crate::signal::stop_flag(),
     };
     let as_of = settings::as_of(q)?;
+    if args.watch.is_some() {
+        crate::repl::watch::refuse_engine(q.engine, "--watch")?;
+    }
     let titled = sources.len() > 1 && !quiet;
     let rt = super::runtime(None)?;
     rt.block_on(async {
@@ -77,6 +82,9 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
         engine.set_as_of(as_of).await?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
+        if let Some(interval) = args.watch {
+            return watch(&engine, &sources, interval, show, quiet, &mut out).await;
+        }
         if let Engine::Both(local, athena) = &engine {
             return script::compare_all(local, athena, &sources, show, &mut out).await;
         }
@@ -89,4 +97,44 @@ pub fn run(settings: &Settings, args: &SqlArgs, quiet: bool) -> Result<(), Error
         }
         Ok(())
     })
+}
+
+/// `--watch`: the one statement of `sources` every `interval` until Ctrl-C.
+async fn watch(
+    engine: &Engine,
+    sources: &[SavedQuery],
+    interval: std::time::Duration,
+    show: Show<'_>,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut found: Vec<(&str, Statement)> = sources
+        .iter()
+        .flat_map(|q| {
+            statements::split(&q.sql)
+                .into_iter()
+                .map(move |s| (q.origin.as_str(), s))
+        })
+        .collect();
+    let given = found.len();
+    let (origin, stmt) = match found.pop() {
+        Some(one) if given == 1 => one,
+        _ => {
+            return Err(Error::Usage(format!(
+                "--watch re-runs one statement; {given} were given"
+            )));
+        }
+    };
+    let opts = crate::repl::watch::WatchOptions {
+        interval,
+        in_place: std::io::stdout().is_terminal(),
+    };
+    let refreshes = crate::repl::watch::watch(engine, origin, &stmt, opts, show, out).await?;
+    if !quiet {
+        eprintln!(
+            "(watch stopped after {refreshes} refresh{})",
+            if refreshes == 1 { "" } else { "es" }
+        );
+    }
+    Ok(())
 }

@@ -27,6 +27,8 @@ pub enum Meta {
     Compare,
     /// Read a table version (or the version of a moment) from now on; None: the latest again.
     AsOf(Option<AsOf>),
+    /// Re-run the last statement every interval (None: the default) until Ctrl-C.
+    Watch(Option<std::time::Duration>),
 }
 
 /// The help table: command, arguments, what it does. `\?` prints it; completion uses it.
@@ -73,6 +75,12 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "\\maxrows",
         "[N]",
         "show or set the most rows printed (0: all)",
+    ),
+    (
+        "\\watch",
+        "[SECONDS]",
+        "re-run the last statement every SECONDS (default 2; 0.5 and 500ms too), showing the \
+         table version and the rows changed; Ctrl-C stops (local engine)",
     ),
 ];
 
@@ -123,6 +131,10 @@ impl Meta {
                 })
                 .transpose()?,
             ),
+            "\\watch" => Meta::Watch(
+                arg.map(|a| crate::cli::parse_interval(a).map_err(|e| format!("\\watch: {e}")))
+                    .transpose()?,
+            ),
             other => return Err(format!("unknown command {other} (\\? for help)")),
         })
     }
@@ -134,7 +146,9 @@ pub fn help_text() -> String {
     for (cmd, args, what) in HELP {
         out.push_str(&format!("  {:<34} {what}\n", format!("{cmd} {args}")));
     }
-    out.push_str("Ctrl-C cancels the running statement (or the input line); Ctrl-D quits.\n");
+    out.push_str(
+        "Ctrl-C cancels the running statement (or the input line, or a \\watch); Ctrl-D quits.\n",
+    );
     out
 }
 
@@ -173,6 +187,12 @@ mod tests {
             Ok(Meta::AsOf(Some(AsOf::Time(_))))
         ));
         assert_eq!(Meta::parse("\\as-of"), Ok(Meta::AsOf(None)));
+        assert_eq!(Meta::parse("\\watch"), Ok(Meta::Watch(None)));
+        assert_eq!(
+            Meta::parse("\\watch 0.5;"),
+            Ok(Meta::Watch(Some(std::time::Duration::from_millis(500))))
+        );
+        assert!(Meta::parse("\\watch 0").is_err());
         assert!(Meta::parse("\\as-of yesterday").is_err());
         assert!(Meta::parse("\\run").is_err());
         assert!(Meta::parse("\\format xml").is_err());

@@ -4,8 +4,9 @@
 
 pub mod helper;
 pub mod meta;
+pub mod watch;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +52,7 @@ struct Session<'a> {
     progress: Option<Arc<dyn Progress>>,
     /// Set by Ctrl-C: stops the running statement; cleared before each input.
     cancel: &'a AtomicBool,
-    /// The last SQL statement run, for `\compare`.
+    /// The last SQL statement run, for `\compare` and `\watch`.
     last_sql: Option<String>,
 }
 
@@ -168,6 +169,9 @@ impl Session<'_> {
                 }
             }
             Meta::Compare => self.compare_last()?,
+            Meta::Watch(every) => {
+                self.watch_last(every.unwrap_or(crate::settings::defaults::WATCH_INTERVAL))?
+            }
             Meta::AsOf(as_of) => {
                 let version = self.rt.block_on(self.engine.set_as_of(as_of))?;
                 self.opts.as_of = as_of;
@@ -214,6 +218,41 @@ impl Session<'_> {
         });
         self.cancel.store(false, Ordering::SeqCst);
         result.map(|_| ())
+    }
+
+    /// `\watch`: the last statement every `interval` until Ctrl-C; the session goes on.
+    fn watch_last(&mut self, interval: std::time::Duration) -> Result<(), Error> {
+        let stmt = self
+            .last_sql
+            .as_deref()
+            .and_then(|sql| statements::split(sql).pop())
+            .ok_or_else(|| {
+                Error::Usage(
+                    "\\watch: no statement to re-run yet (run one first, e.g. \
+                     SELECT count(*) FROM ticks; then \\watch 2)"
+                        .into(),
+                )
+            })?;
+        let opts = watch::WatchOptions {
+            interval,
+            in_place: std::io::stdout().is_terminal(),
+        };
+        self.cancel.store(false, Ordering::SeqCst);
+        let show = self.show();
+        let result = self.rt.block_on(async {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            watch::watch(&self.engine, "last statement", &stmt, opts, show, &mut out).await
+        });
+        self.cancel.store(false, Ordering::SeqCst);
+        let refreshes = result?;
+        if self.opts.timing {
+            eprintln!(
+                "(watch stopped after {refreshes} refresh{})",
+                if refreshes == 1 { "" } else { "es" }
+            );
+        }
+        Ok(())
     }
 
     fn describe(&self, table: Option<&str>) -> Result<(), Error> {

@@ -37,6 +37,8 @@ pub const ATHENA_FIRST_POLL: Duration = Duration::from_millis(200);
 pub const ATHENA_MAX_POLL: Duration = Duration::from_secs(2);
 /// `status` and `audit`: how long the brokers have to answer (metadata, watermarks, offsets).
 pub const KAFKA_LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often `\watch` without an argument re-runs the last statement.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A batch closes at this many events...
 pub const FLUSH_ROWS: usize = 500_000;

@@ -32,3 +32,4 @@ mod snapshots;
 mod sql;
 mod sync;
 mod upgrade;
+mod watch;
