@@ -29,8 +29,8 @@ const SQL_EXAMPLES: &str = "\
 Examples:
   stocklake sql -c \"SELECT symbol, count(*) FROM ticks GROUP BY 1\"
   stocklake sql queries/ --engine both
-  stocklake sql --watch 1s -c \"SELECT symbol, max(event_time), count(*) FROM stocklake.ticks GROUP BY 1\"
-      (re-runs every second while `stocklake consume` writes; Ctrl-C stops)";
+  stocklake sql --watch 1s -c \"SELECT symbol, max(event_time), count(*) FROM ticks GROUP BY 1\"
+      (runs it every second, e.g. while `stocklake consume` writes, until Ctrl-C)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -549,6 +549,42 @@ pub enum BenchWhat {
     /// Time every saved query (warm, local engine) on a lake of many small files, compact it,
     /// and time them again (the issue's target: at least 5x faster).
     Compact(BenchCompactArgs),
+    /// Send-to-query latency (p50, p99, max) of events at a slow and a fast rate through the
+    /// embedded broker and a consumer with a short flush interval into a temporary lake, seen by
+    /// a poller on the local engine; and the commits and files per hour that setting costs.
+    Freshness(BenchFreshnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFreshnessArgs {
+    /// The slow rate, events/s (the tutorial's feed).
+    #[arg(long, default_value_t = 1.0)]
+    pub slow_rate: f64,
+    /// How long to send at the slow rate.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub slow_for: Duration,
+    /// The fast rate, events/s.
+    #[arg(long, default_value_t = 1000.0)]
+    pub fast_rate: f64,
+    /// How long to send at the fast rate.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub fast_for: Duration,
+    /// The consumer's --flush-interval.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    pub flush_interval: Duration,
+    /// How often the poller looks for new rows (the latency includes up to one interval).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
+    pub poll: Duration,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// Symbols (one partition directory each, so up to one file each per flush).
+    #[arg(long, default_value_t = 5)]
+    pub symbols: usize,
+    /// A librdkafka property for the producer and the consumer (repeatable), e.g.
+    /// -X fetch.wait.max.ms=100.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]
