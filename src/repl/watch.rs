@@ -101,21 +101,6 @@ fn erase(lines: usize) -> String {
     }
 }
 
-/// Sleeps until `deadline`; false when `cancel` was set meanwhile.
-async fn sleep_until(deadline: Instant, cancel: &std::sync::atomic::AtomicBool) -> bool {
-    use std::sync::atomic::Ordering;
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        tokio::time::sleep((deadline - now).min(Duration::from_millis(25))).await;
-    }
-}
-
 /// Re-runs `stmt` (of `origin`) on `engine` every `opts.interval` (start to start; at once when
 /// a run took longer) until `show.cancel` is set, drawing each result in `show.format` under
 /// its header. Returns how many refreshes were drawn. A failing run ends the watch with its
@@ -169,7 +154,15 @@ pub async fn watch(
         drawn_lines = page.iter().filter(|b| **b == b'\n').count();
         previous = Some(rows);
         refreshes += 1;
-        if !sleep_until(started + opts.interval, show.cancel).await {
+        let wait = (started + opts.interval).saturating_duration_since(Instant::now());
+        let slept = async {
+            tokio::time::sleep(wait).await;
+            Ok(())
+        };
+        if crate::engine::cancellable(slept, show.cancel, "local")
+            .await
+            .is_err()
+        {
             break;
         }
     }

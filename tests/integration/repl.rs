@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::harness::{cmd, repo, text};
 
 /// `stocklake repl` on `lake`, in `work` (its `./queries` are the saved queries), keeping its
 /// history in `work/history`.
-fn repl(lake: &str, work: &Path) -> Cmd {
+pub(crate) fn repl(lake: &str, work: &Path) -> Cmd {
     cmd(&["repl", "--lake", lake, "--history"])
         .arg(work.join("history"))
         .current_dir(work)
@@ -86,7 +86,7 @@ SELECT 'never' AS after_quit;
 }
 
 /// Reads stdout lines on a thread, so the test can wait for one with a timeout.
-fn line_reader(child: &mut Running) -> mpsc::Receiver<String> {
+pub(crate) fn line_reader(child: &mut Running) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -98,6 +98,18 @@ fn line_reader(child: &mut Running) -> mpsc::Receiver<String> {
         }
     });
     rx
+}
+
+/// Starts `repl` with piped stdio; returns it, its stdin and its stdout lines.
+pub(crate) fn start(repl: Cmd) -> (Running, ChildStdin, mpsc::Receiver<String>) {
+    let mut child = repl
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let stdin = child.stdin.take().unwrap();
+    let rx = line_reader(&mut child);
+    (child, stdin, rx)
 }
 
 fn wait_for(rx: &mpsc::Receiver<String>, want: &str) {
@@ -114,13 +126,7 @@ fn wait_for(rx: &mpsc::Receiver<String>, want: &str) {
 fn ctrl_c_cancels_the_running_statement_and_new_files_show_up_in_the_session() {
     let lake = sample_lake();
     let work = tempfile::tempdir().unwrap();
-    let mut child = repl(&lake_arg(lake.path()), work.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut stdin = child.stdin.take().unwrap();
-    let rx = line_reader(&mut child);
+    let (child, mut stdin, rx) = start(repl(&lake_arg(lake.path()), work.path()));
 
     writeln!(stdin, "\\format csv\nSELECT count(*) AS n FROM ticks;").unwrap();
     wait_for(&rx, "12154");

@@ -3,18 +3,20 @@
 //! Ctrl-C (SIGINT) ends the watch (exit 0; the REPL session goes on); on a pseudo-terminal each
 //! refresh replaces the last one.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::harness::cmd::{Running, cmd};
-use crate::harness::kafka::{background_stream, broker_with_topic, spawn_consumer};
+use crate::harness::kafka::{broker_with_topic, spawn_consumer, stream_until};
 use crate::harness::lake::{lake_arg, sample_lake};
 use crate::harness::{text, unique};
+use crate::repl::{line_reader, repl, start};
 
 /// One refresh as printed (csv format): its header's version and row difference, and the count.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,9 +80,10 @@ fn assert_growing(r: &[Refresh], output: &str) {
     );
 }
 
-/// A lake that a consumer fills from a paced stream (40 events/s for 8 s, 300 ms flushes).
+/// A lake that a consumer fills from a paced stream (40 events/s until stopped, 300 ms flushes).
 struct Feed {
     _broker: stocklake::kafka::EmbeddedBroker,
+    stop: Arc<AtomicBool>,
     stream: Option<JoinHandle<u64>>,
     consumer: Running,
     lake: tempfile::TempDir,
@@ -99,8 +102,10 @@ impl Feed {
             &["--flush-interval", "300ms"],
             &lake.path().join("consumer.log"),
         );
-        let stream = background_stream(&bootstrap, &topic, 320, 40.0);
-        // The watch needs the table: wait for the first commit after the one creating it.
+        let stop = Arc::new(AtomicBool::new(false));
+        let stream = stream_until(&bootstrap, &topic, 40.0, stop.clone());
+        // The watch needs the table: wait for the member's first commit (its claim of the
+        // partitions, before any rows).
         let log = lake.path().join("ticks/_delta_log");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !log.join("00000000000000000001.json").exists() {
@@ -109,6 +114,7 @@ impl Feed {
         }
         Feed {
             _broker: broker,
+            stop,
             stream: Some(stream),
             consumer,
             lake,
@@ -120,26 +126,22 @@ impl Feed {
     }
 
     fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(s) = self.stream.take() {
-            assert_eq!(s.join().unwrap(), 320);
+            assert!(s.join().unwrap() > 0);
         }
         self.consumer.signal(libc::SIGTERM);
     }
 }
 
-/// Reads a child's stdout lines on a thread.
-fn lines_of(child: &mut Running) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
+impl Drop for Feed {
+    /// A failing test stops the stream too (before the broker goes).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(s) = self.stream.take() {
+            let _ = s.join();
         }
-    });
-    rx
+    }
 }
 
 /// Collects lines until `n` lines matching `pred` were seen (or 60 s passed).
@@ -174,7 +176,7 @@ fn sql_watch_shows_the_rows_and_version_growing_until_ctrl_c() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let rx = lines_of(&mut child);
+    let rx = line_reader(&mut child);
     let mut stdout = collect_until(&rx, 6, is_header);
     child.signal(libc::SIGINT);
     let out = child.wait_with_output();
@@ -195,14 +197,7 @@ fn sql_watch_shows_the_rows_and_version_growing_until_ctrl_c() {
 fn repl_watch_ends_at_ctrl_c_and_the_session_goes_on() {
     let feed = Feed::start();
     let work = tempfile::tempdir().unwrap();
-    let mut child = cmd(&["repl", "--lake", &lake_arg(feed.path()), "--history"])
-        .arg(work.path().join("history"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut stdin = child.stdin.take().unwrap();
-    let rx = lines_of(&mut child);
+    let (child, mut stdin, rx) = start(repl(&lake_arg(feed.path()), work.path()));
     // Without a statement yet, \watch says so and the session goes on.
     writeln!(
         stdin,

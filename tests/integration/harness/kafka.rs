@@ -151,6 +151,32 @@ pub fn background_stream(bootstrap: &str, topic: &str, rows: u64, rate: f64) -> 
     })
 }
 
+/// Produces synthetic ticks (60 symbols) at `rate` events/s on a background thread until
+/// `stop` is set; returns how many were acknowledged.
+pub fn stream_until(
+    bootstrap: &str,
+    topic: &str,
+    rate: f64,
+    stop: std::sync::Arc<AtomicBool>,
+) -> JoinHandle<u64> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    std::thread::spawn(move || {
+        let ticks = Synthetic::new(SyntheticOptions {
+            symbols: 60,
+            rows: u64::MAX,
+            seed: 11,
+            ..Default::default()
+        });
+        let never = AtomicBool::new(false);
+        let producer = producer(&bootstrap, &topic);
+        let mut pacer = Pacer::new(Pacing::Rate(rate));
+        let summary = produce(&producer, ticks, &mut pacer, None, &stop, &never, |_| {});
+        let summary = summary.expect("produce");
+        assert_eq!(summary.first_error, None, "every event acknowledged");
+        summary.progress.acked
+    })
+}
+
 fn producer(bootstrap: &str, topic: &str) -> Producer {
     let settings = KafkaSettings {
         brokers: bootstrap.to_string(),
