@@ -286,3 +286,13 @@ fn sample() -> Tick {
         volume: Some(38_478_000),
     }
 }
+
+/// How many cases each property test runs: `STOCKLAKE_FUZZ_CASES`, default 256 (CI); set it
+/// higher for a longer search.
+#[cfg(test)]
+pub(crate) fn fuzz_cases() -> u32 {
+    std::env::var("STOCKLAKE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}

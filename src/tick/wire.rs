@@ -458,3 +458,82 @@ mod tests {
         }
     }
 }
+
+/// Property tests (cases: `STOCKLAKE_FUZZ_CASES`, default 256): the fast path and serde read
+/// every canonical message alike, and no input makes the decoder panic.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::tick::fuzz_cases;
+
+    fn price() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            Just(None),
+            (0u64..10_000_000_000).prop_map(|c| Some(c as f64 / 100.0)),
+            (0.0f64..1e300).prop_map(Some),
+            (0.0f64..1e-300).prop_map(Some),
+        ]
+    }
+
+    fn tick() -> impl Strategy<Value = Tick> {
+        (
+            "[A-Z][A-Z.\\-]{0,7}|[\\PC]{1,8}",
+            -62_135_596_800_000i64..253_402_300_799_999,
+            (price(), price(), price(), price(), price()),
+            prop_oneof![Just(None), any::<i64>().prop_map(|v| Some(v.abs() / 3))],
+        )
+            .prop_map(
+                |(symbol, event_time, (open, high, low, close, adj), volume)| Tick {
+                    symbol,
+                    event_time,
+                    open,
+                    high,
+                    low,
+                    close,
+                    adj_close: adj,
+                    volume,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+
+        #[test]
+        fn the_fast_path_reads_what_serde_reads(t in tick()) {
+            let json = t.to_json();
+            let slow = TickRef::decode_json_serde(json.as_bytes());
+            if let Some(fast) = decode_canonical(json.as_bytes()) {
+                prop_assert_eq!(Ok(fast), slow.clone());
+            }
+            prop_assert_eq!(slow.map(TickRef::into_owned), Ok(t));
+        }
+
+        #[test]
+        fn a_changed_byte_is_read_alike_or_refused_naming_where(
+            t in tick(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = t.to_json().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            let slow = TickRef::decode_json_serde(&bytes);
+            if let Some(fast) = decode_canonical(&bytes) {
+                prop_assert_eq!(Ok(fast), slow.clone());
+            }
+            if let Err(TickError::Json(e)) = &slow {
+                prop_assert!(e.contains("column"), "{}", e);
+            }
+            // Validation may refuse it too; it never panics.
+            let _ = Tick::decode_json(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = Tick::decode_json(&bytes);
+        }
+    }
+}
