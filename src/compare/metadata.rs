@@ -262,3 +262,101 @@ mod tests {
         assert!(columns(&msg).is_empty());
     }
 }
+
+/// Property tests (cases: `STOCKLAKE_FUZZ_CASES`, default 256).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cases() -> u32 {
+        std::env::var("STOCKLAKE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
+    fn varint(mut n: u64, out: &mut Vec<u8>) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// A field as proto3 writes it: zero and empty values left out.
+    fn field(num: u64, value: Result<u64, &str>, out: &mut Vec<u8>) {
+        match value {
+            Ok(0) => {}
+            Ok(n) => {
+                varint(num << 3, out);
+                varint(n, out);
+            }
+            Err("") => {}
+            Err(s) => {
+                varint(num << 3 | 2, out);
+                varint(s.len() as u64, out);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    fn column() -> impl Strategy<Value = (String, String, u64, u64)> {
+        (
+            "[a-z_][a-z0-9_]{0,20}|_col[0-9]{1,3}|\\PC{1,10}",
+            prop::sample::select(vec![
+                "varchar",
+                "bigint",
+                "double",
+                "decimal",
+                "date",
+                "timestamp",
+                "boolean",
+                "integer",
+                "array",
+                "row",
+                "map",
+            ]),
+            0u64..2_147_483_648,
+            0u64..39,
+        )
+            .prop_map(|(n, t, p, s)| (n, t.to_string(), p, s))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        /// ColumnInfo messages, in Athena's layout with any precision and scale (absent when
+        /// zero) and names of any length, are read back by field number.
+        #[test]
+        fn encoded_columns_read_back(cols in prop::collection::vec(column(), 1..12)) {
+            let mut msg = Vec::new();
+            for (name, ty, p, s) in &cols {
+                let mut body = Vec::new();
+                field(1, Err("hive"), &mut body);
+                field(4, Err(name), &mut body);
+                field(5, Err(name), &mut body);
+                field(6, Err(ty), &mut body);
+                field(7, Ok(*p), &mut body);
+                field(8, Ok(*s), &mut body);
+                field(9, Ok(1), &mut body);
+                field(10, Ok(u64::from(ty == "varchar")), &mut body);
+                varint(1 << 3 | 2, &mut msg);
+                varint(body.len() as u64, &mut msg);
+                msg.extend(body);
+            }
+            let got: Vec<(String, String, u64, u64)> = columns(&msg)
+                .into_iter()
+                .map(|c| (c.name, c.athena_type, c.precision as u64, c.scale as u64))
+                .collect();
+            prop_assert_eq!(got, cols);
+        }
+
+        /// Any bytes give columns or none; never a panic.
+        #[test]
+        fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = columns(&bytes);
+        }
+    }
+}

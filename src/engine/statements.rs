@@ -127,3 +127,79 @@ mod tests {
         assert!(is_complete("SELECT 1; -- it's"));
     }
 }
+
+/// Property tests (cases: `STOCKLAKE_FUZZ_CASES`, default 256).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cases() -> u32 {
+        std::env::var("STOCKLAKE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
+    /// SQL-ish text: words, quotes of both kinds, comments of both kinds, semicolons, breaks.
+    fn sqlish() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("SELECT 1".to_string()),
+                Just(";".to_string()),
+                Just("'".to_string()),
+                Just("\"".to_string()),
+                Just("--".to_string()),
+                Just("/*".to_string()),
+                Just("*/".to_string()),
+                Just("\n".to_string()),
+                Just("''".to_string()),
+                "\\PC{0,3}",
+            ],
+            0..24,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        /// Statements are pieces of the text, in order, each starting on the line it says,
+        /// numbered 1, 2, …; any text splits without a panic.
+        #[test]
+        fn statements_are_numbered_pieces_of_the_text_on_their_lines(text in sqlish()) {
+            let statements = split(&text);
+            let mut from = 0;
+            for (i, st) in statements.iter().enumerate() {
+                prop_assert_eq!(st.index, i + 1);
+                prop_assert!(!st.text.is_empty());
+                // Where the statement is: an occurrence after the previous one, on its line.
+                let at = text[from..]
+                    .match_indices(st.text.as_str())
+                    .map(|(p, _)| p + from)
+                    .find(|&p| text[..p].matches('\n').count() + 1 == st.line);
+                prop_assert!(at.is_some(), "{:?} on line {} of {:?}", st.text, st.line, text);
+                from = at.unwrap_or(0) + st.text.len();
+            }
+            let _ = is_complete(&text);
+            let _ = st_snippets(&statements);
+        }
+
+        /// Text split at its statements and joined again with `;` splits the same way.
+        #[test]
+        fn joining_the_statements_splits_alike(text in sqlish()) {
+            let texts: Vec<String> = split(&text).into_iter().map(|s| s.text).collect();
+            // Only when each statement closes its quotes and comments (else a `;` is eaten).
+            if texts.iter().all(|t| is_complete(&format!("{t};"))) {
+                let joined = texts.iter().map(|t| format!("{t};\n")).collect::<String>();
+                let again: Vec<String> = split(&joined).into_iter().map(|s| s.text).collect();
+                prop_assert_eq!(again, texts);
+            }
+        }
+    }
+
+    fn st_snippets(statements: &[Statement]) -> Vec<String> {
+        statements.iter().map(Statement::snippet).collect()
+    }
+}

@@ -20,6 +20,7 @@ mod delta_log;
 mod delta_read;
 mod demo;
 mod fencing;
+mod fuzz;
 mod metrics;
 mod notebooks;
 mod pinned;

@@ -514,3 +514,62 @@ mod tests {
         assert!(e.contains("row 1, column n (integer)"), "{e}");
     }
 }
+
+/// Property tests (cases: `STOCKLAKE_FUZZ_CASES`, default 256).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cases() -> u32 {
+        std::env::var("STOCKLAKE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        /// What Athena's CSV writer writes, the reader reads back: NULL and `""` kept apart,
+        /// quotes, commas and line breaks inside values.
+        #[test]
+        fn written_rows_read_back(rows in prop::collection::vec(
+            prop::collection::vec(prop::option::of("[a-z,\"\r\n ]{0,6}|\\PC{0,4}"), 1..5),
+            0..8,
+        )) {
+            let mut text = String::new();
+            write_csv(&mut text, &rows);
+            prop_assert_eq!(parse_csv(&text), Ok(rows));
+        }
+
+        /// Any text is read or refused with the line it failed on; never a panic.
+        #[test]
+        fn any_text_is_read_or_refused_naming_the_line(text in "[a-z,\"\r\n]{0,40}|\\PC{0,40}") {
+            if let Err(e) = parse_csv(&text) {
+                let line: usize = e
+                    .strip_prefix("line ")
+                    .and_then(|r| r.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                prop_assert!(line >= 1 && line <= text.matches('\n').count() + 1, "{}", e);
+            }
+        }
+
+        /// The typed readers of Athena's text forms take any text without panicking.
+        #[test]
+        fn scalar_readers_never_panic(s in "\\PC{0,30}|[0-9:. +-]{0,30}") {
+            let _ = parse_decimal(&s, 2);
+            let _ = parse_decimal(&s, 38);
+            let _ = parse_date(&s);
+            let _ = parse_time(&s);
+            let _ = parse_timestamp(&s);
+            let _ = parse_hex(&s);
+            let _ = forms::parse_timestamp_tz(&s);
+            let _ = forms::parse_time_tz(&s);
+            let _ = forms::parse_interval_day_second(&s);
+            let _ = forms::parse_interval_year_month(&s);
+        }
+    }
+}
