@@ -300,7 +300,8 @@ pub struct KafkaArgs {
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// CSV files to replay (layout detected from the header). Rows of all files are replayed
-    /// together in event-time order, then symbol.
+    /// together in event-time order, then symbol, streamed in bounded memory: files already in
+    /// that order are merged as they are read, others are sorted in temporary files (TMPDIR).
     #[arg(required_unless_present = "synthetic", conflicts_with = "synthetic")]
     pub files: Vec<PathBuf>,
 
@@ -340,6 +341,19 @@ pub struct ProduceArgs {
     /// or --limit.
     #[arg(long = "loop")]
     pub looping: bool,
+
+    /// Send each file's rows in the order they are in the file, file after file, instead of
+    /// merging all files into event-time order (no sorting, no temporary files).
+    #[arg(long, conflicts_with = "synthetic")]
+    pub file_order: bool,
+
+    /// Rows per sorted run of the external sort (tests force tiny runs).
+    #[arg(long, hide = true, default_value_t = defaults::SORT_RUN_ROWS)]
+    pub sort_run_rows: usize,
+
+    /// Most files or runs read at once (tests force a multi-level merge).
+    #[arg(long, hide = true, default_value_t = defaults::MAX_OPEN_FILES)]
+    pub max_open_files: usize,
 
     /// Generate synthetic ticks instead of reading files.
     #[arg(long)]
