@@ -547,6 +547,30 @@ pub enum BenchWhat {
     /// Time every saved query (warm, local engine) on a lake of many small files, compact it,
     /// and time them again (the target: at least 5x faster).
     Compact(BenchCompactArgs),
+    /// Peak memory and events/s of `stocklake produce` replaying a large synthetic CSV file
+    /// into the embedded broker (the target: at most 256 MiB for 10M rows).
+    ProduceMemory(BenchProduceMemoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProduceMemoryArgs {
+    /// Rows of the CSV file.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Symbols (daily bars, all symbols of a day together).
+    #[arg(long, default_value_t = 1_000)]
+    pub symbols: usize,
+    /// Partitions of the benchmark topic (the embedded broker drops the oldest events beyond
+    /// 5 MiB a partition; only acknowledgements are counted).
+    #[arg(long, default_value_t = 24)]
+    pub partitions: i32,
+    /// Write each day's symbols in reverse order: the file is not in time order and produce
+    /// sorts it in runs on disk (the external sort).
+    #[arg(long)]
+    pub unsorted: bool,
+    /// Keep the CSV file at this path (reused when it exists) instead of a temporary file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

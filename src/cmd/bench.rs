@@ -29,6 +29,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         } => super::bench_consume::run(*rows, *partitions, *symbols, *runs),
         BenchWhat::Query(args) => super::bench_query::run(args),
         BenchWhat::Compact(args) => super::bench_compact::run(args),
+        BenchWhat::ProduceMemory(args) => super::bench_produce_memory::run(args),
     }
 }
 

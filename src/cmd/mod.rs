@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_compact;
 pub mod bench_consume;
+pub mod bench_produce_memory;
 pub mod bench_query;
 pub mod broker;
 pub mod catalog;
