@@ -190,8 +190,9 @@ fn sample_ticks(files: &[PathBuf]) -> Result<(Ticks, u64, StreamFailure), Error>
             looping: false,
             run_rows: crate::settings::defaults::SORT_RUN_ROWS,
             max_open: crate::settings::defaults::MAX_OPEN_FILES,
+            cancel: Some(crate::signal::stop_flag()),
         };
-        let scan = scan_csv_files(&files, &opts.csv)?;
+        let scan = scan_csv_files(&files, &opts)?;
         let stream = CsvStream::new(&files, &scan, opts)?;
         let (total, failure) = (stream.rows_per_pass(), stream.failure());
         return Ok((Box::new(stream), total, failure));

@@ -97,9 +97,10 @@ fn csv_stream(args: &ProduceArgs, quiet: bool) -> Result<CsvStream, Error> {
         looping: args.looping,
         run_rows: args.sort_run_rows,
         max_open: args.max_open_files,
+        cancel: Some(crate::signal::stop_flag()),
     };
     let started = Instant::now();
-    let scan = scan_csv_files(&args.files, &opts.csv)?;
+    let scan = scan_csv_files(&args.files, &opts)?;
     let report = &scan.report;
     for f in &report.files {
         tracing::info!(

@@ -5,8 +5,9 @@
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::csv::{CsvOptions, CsvRows};
+use super::csv::CsvRows;
 use super::error::SourceError;
+use super::stream::StreamOptions;
 use crate::tick::Tick;
 
 /// A folder of its own under the system's temporary folder (`TMPDIR`), removed on drop.
@@ -177,24 +178,26 @@ impl RunReader {
     }
 }
 
-/// Cuts the CSV file `path` into sorted runs of at most `run_rows` rows in `dir`, each in
+/// Cuts the CSV file `path` into sorted runs of at most `opts.run_rows` rows in `dir`, each in
 /// replay order with ties in file order (what a stable sort of the whole file gives once the
 /// runs are merged with ties going to the earlier run). Malformed rows are dropped (the first
 /// pass has reported or refused them).
 pub fn sort_into_runs(
     path: &Path,
-    opts: &CsvOptions,
-    run_rows: usize,
+    opts: &StreamOptions,
     dir: &Path,
     name: &str,
 ) -> Result<Vec<PathBuf>, SourceError> {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut rows = CsvRows::new(path, file, opts)?;
-    let run_rows = run_rows.max(1);
+    let mut rows = CsvRows::new(path, file, &opts.csv)?;
+    let run_rows = opts.run_rows.max(1);
     let mut runs = Vec::new();
     let mut chunk: Vec<Tick> = Vec::with_capacity(run_rows.min(1 << 16));
+    let mut seen = 0u64;
     loop {
         let row = rows.next_row()?;
+        seen += 1;
+        super::stream::check_cancel(opts.cancel, seen)?;
         let end = row.is_none();
         if let Some(Ok(tick)) = row {
             chunk.push(tick);

@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use super::csv::{CsvOptions, CsvRows, LoadReport};
@@ -29,6 +30,18 @@ pub struct StreamOptions {
     pub run_rows: usize,
     /// Most files read at once; more sources are merged into runs first.
     pub max_open: usize,
+    /// Set (by Ctrl-C) to stop the first pass, the sort and the merges of groups.
+    pub cancel: Option<&'static AtomicBool>,
+}
+
+/// [`SourceError::Interrupted`] once `cancel` is set; looks at rows 1, 4097, 8193, …
+pub(super) fn check_cancel(cancel: Option<&AtomicBool>, row: u64) -> Result<(), SourceError> {
+    match cancel {
+        Some(c) if row % 4096 == 1 && c.load(AtomicOrdering::Relaxed) => {
+            Err(SourceError::Interrupted)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What the first pass found: rows and skipped rows per file, and which files are in order.
@@ -41,11 +54,12 @@ pub struct Scan {
 
 /// Reads every row of every file once: validates it (under [`super::OnError::Fail`] the first
 /// malformed row is the error) and checks whether each file is in replay order.
-pub fn scan_csv_files(paths: &[PathBuf], opts: &CsvOptions) -> Result<Scan, SourceError> {
+pub fn scan_csv_files(paths: &[PathBuf], opts: &StreamOptions) -> Result<Scan, SourceError> {
     let mut scan = Scan::default();
+    let mut seen = 0u64;
     for path in paths {
         let file = open(path)?;
-        let mut rows = CsvRows::new(path, file, opts)?;
+        let mut rows = CsvRows::new(path, file, &opts.csv)?;
         let mut report = super::csv::FileReport {
             path: path.clone(),
             layout: rows.layout(),
@@ -55,6 +69,8 @@ pub fn scan_csv_files(paths: &[PathBuf], opts: &CsvOptions) -> Result<Scan, Sour
         let mut in_order = true;
         let mut prev: Option<(i64, String)> = None;
         while let Some(row) = rows.next_row()? {
+            seen += 1;
+            check_cancel(opts.cancel, seen)?;
             match row {
                 Ok(t) => {
                     report.rows += 1;
@@ -321,7 +337,7 @@ impl CsvStream {
                 continue;
             }
             let dir = temp(&mut tmp)?;
-            let runs = sort_into_runs(path, &opts.csv, opts.run_rows, dir, &format!("f{i}"))?;
+            let runs = sort_into_runs(path, &opts, dir, &format!("f{i}"))?;
             sorted_files.push((path.clone(), runs.len()));
             specs.extend(runs.into_iter().map(Spec::Run));
         }
@@ -382,8 +398,11 @@ fn merge_groups(
     for (g, group) in specs.chunks(opts.max_open.max(2)).enumerate() {
         let mut merge = Merge::open(group, &opts.csv, false)?;
         let mut w = RunWriter::create(dir.join(format!("m{level}-{g}.run")))?;
+        let mut n = 0u64;
         while let Some(t) = merge.next_tick()? {
             w.write(&t)?;
+            n += 1;
+            check_cancel(opts.cancel, n)?;
         }
         out.push(Spec::Run(w.finish()?));
     }

@@ -53,6 +53,7 @@ fn opts(run_rows: usize, max_open: usize, file_order: bool, looping: bool) -> St
         looping,
         run_rows,
         max_open,
+        cancel: None,
     }
 }
 
@@ -60,9 +61,9 @@ fn opts(run_rows: usize, max_open: usize, file_order: bool, looping: bool) -> St
 fn loaded() -> (tempfile::TempDir, Vec<PathBuf>, Vec<Tick>, LoadReport, Scan) {
     let dir = tempfile::tempdir().unwrap();
     let paths = inputs(dir.path());
-    let csv = opts(1, 2, false, false).csv;
-    let (ticks, report) = load_csv_files(&paths, &csv).unwrap();
-    let scan = scan_csv_files(&paths, &csv).unwrap();
+    let o = opts(1, 2, false, false);
+    let (ticks, report) = load_csv_files(&paths, &o.csv).unwrap();
+    let scan = scan_csv_files(&paths, &o).unwrap();
     (dir, paths, ticks, report, scan)
 }
 
@@ -106,7 +107,7 @@ fn file_order_sends_each_file_as_it_is() {
         let f = std::fs::File::open(p).unwrap();
         crate::source::csv::read_csv(p, f, &csv, &mut want, &mut skipped).unwrap();
     }
-    let scan = scan_csv_files(&paths, &csv).unwrap();
+    let scan = scan_csv_files(&paths, &opts(1, 2, true, false)).unwrap();
     let stream = CsvStream::new(&paths, &scan, opts(1, 2, true, false)).unwrap();
     assert!(stream.sorted_files.is_empty(), "nothing sorted");
     let got: Vec<Tick> = stream.collect();
@@ -123,9 +124,26 @@ fn fail_refuses_a_bad_row_in_the_last_file_in_the_first_pass() {
         "last.csv",
         &format!("{BOKEH}AAA,2024-01-01,1,2,0.5,1.5,10,\nAAA,2024-01-02,1,2,0.5,x,11,\n"),
     ));
-    let err = scan_csv_files(&paths, &CsvOptions::default()).unwrap_err();
+    let mut fail = opts(1, 2, false, false);
+    fail.csv.on_error = OnError::Fail;
+    let err = scan_csv_files(&paths, &fail).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("{}:3:6 (Close): \"x\" is not a price", paths[4].display())
+    );
+}
+
+#[test]
+fn a_set_cancel_flag_stops_the_first_pass_and_the_sort() {
+    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let (_dir, paths, _, _, scan) = loaded();
+    let mut o = opts(1, 2, false, false);
+    o.cancel = Some(&STOP);
+    let err = scan_csv_files(&paths, &o).unwrap_err();
+    assert!(matches!(err, SourceError::Interrupted), "{err}");
+    let err = CsvStream::new(&paths, &scan, o).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "interrupted while reading the files: nothing was sent"
     );
 }
