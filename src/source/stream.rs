@@ -158,15 +158,19 @@ impl Source {
                     Some(Ok(t)) => t,
                 };
                 if *check_order {
-                    if let Some((time, sym)) = prev
-                        && key_cmp(*time, sym, &t) == Ordering::Greater
-                    {
-                        return Err(SourceError::Invalid(format!(
-                            "{}: the file changed while it was replayed (rows out of order)",
-                            path.display()
-                        )));
+                    match prev {
+                        Some((time, sym)) => {
+                            if key_cmp(*time, sym, &t) == Ordering::Greater {
+                                return Err(SourceError::Invalid(format!(
+                                    "{}: the file changed while it was replayed (rows out of order)",
+                                    path.display()
+                                )));
+                            }
+                            *time = t.event_time;
+                            sym.clone_from(&t.symbol);
+                        }
+                        None => *prev = Some((t.event_time, t.symbol.clone())),
                     }
-                    *prev = Some((t.event_time, t.symbol.clone()));
                 }
                 return Ok(Some(t));
             },
