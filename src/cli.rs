@@ -316,7 +316,8 @@ pub struct KafkaArgs {
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// CSV files to replay (layout detected from the header). Rows of all files are replayed
-    /// together in event-time order, then symbol.
+    /// together in event-time order, then symbol, streamed in bounded memory: files already in
+    /// that order are merged as they are read, others are sorted in temporary files (TMPDIR).
     #[arg(required_unless_present = "synthetic", conflicts_with = "synthetic")]
     pub files: Vec<PathBuf>,
 
@@ -356,6 +357,19 @@ pub struct ProduceArgs {
     /// or --limit.
     #[arg(long = "loop")]
     pub looping: bool,
+
+    /// Send each file's rows in the order they are in the file, file after file, instead of
+    /// merging all files into event-time order (no sorting, no temporary files).
+    #[arg(long, conflicts_with = "synthetic")]
+    pub file_order: bool,
+
+    /// Rows per sorted run of the external sort (tests force tiny runs).
+    #[arg(long, hide = true, default_value_t = defaults::SORT_RUN_ROWS)]
+    pub sort_run_rows: usize,
+
+    /// Most files or runs read at once (tests force a multi-level merge).
+    #[arg(long, hide = true, default_value_t = defaults::MAX_OPEN_FILES)]
+    pub max_open_files: usize,
 
     /// Generate synthetic ticks instead of reading files.
     #[arg(long)]
@@ -553,6 +567,9 @@ pub enum BenchWhat {
     /// embedded broker and a consumer with a short flush interval into a temporary lake, seen by
     /// a poller on the local engine; and the commits and files per hour that setting costs.
     Freshness(BenchFreshnessArgs),
+    /// Peak memory and events/s of `stocklake produce` replaying a large synthetic CSV file
+    /// into the embedded broker (the target: at most 256 MiB for 10M rows).
+    ProduceMemory(BenchProduceMemoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -585,6 +602,27 @@ pub struct BenchFreshnessArgs {
     /// -X fetch.wait.max.ms=100.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::kafka::parse_property)]
     pub property: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProduceMemoryArgs {
+    /// Rows of the CSV file.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Symbols (daily bars, all symbols of a day together).
+    #[arg(long, default_value_t = 1_000)]
+    pub symbols: usize,
+    /// Partitions of the benchmark topic (the embedded broker drops the oldest events beyond
+    /// 5 MiB a partition; only acknowledgements are counted).
+    #[arg(long, default_value_t = 24)]
+    pub partitions: i32,
+    /// Write each day's symbols in reverse order: the file is not in time order and produce
+    /// sorts it in runs on disk (the external sort).
+    #[arg(long)]
+    pub unsorted: bool,
+    /// Keep the CSV file at this path (reused when it exists) instead of a temporary file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         BenchWhat::Query(args) => super::bench_query::run(args),
         BenchWhat::Compact(args) => super::bench_compact::run(args),
         BenchWhat::Freshness(args) => super::bench_freshness::run(args),
+        BenchWhat::ProduceMemory(args) => super::bench_produce_memory::run(args),
     }
 }
 

@@ -15,7 +15,9 @@ use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings, Producer};
 use crate::lake::Lake;
 use crate::print::OutputFormat;
 use crate::source::csv::{CsvOptions, read_csv};
-use crate::source::{Pacer, Pacing, Replay, load_csv_files, sort_for_replay};
+use crate::source::{
+    CsvStream, Pacer, Pacing, Replay, StreamFailure, StreamOptions, scan_csv_files, sort_for_replay,
+};
 use crate::tick::Tick;
 
 /// The sample data, built in so that the demo runs from any folder.
@@ -29,8 +31,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
             eprintln!("{text}");
         }
     };
-    let ticks = sample_ticks(&args.files)?;
-    let total = ticks.len() as u64;
+    let (ticks, total, failure) = sample_ticks(&args.files)?;
 
     // 1. The broker.
     let partitions = args.partitions.max(1);
@@ -49,6 +50,9 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
 
     // 2. Produce.
     say(produce_all(&kafka, ticks)?);
+    if let Some(e) = failure.take() {
+        return Err(e.into());
+    }
 
     // 3. Consume into the lake.
     let rt = super::runtime(None)?;
@@ -93,11 +97,14 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<(), Error> {
 }
 
 /// Step 2: every tick into the topic, flat out; the line that says how it went.
-fn produce_all(kafka: &KafkaSettings, ticks: Vec<Tick>) -> Result<String, Error> {
+fn produce_all(
+    kafka: &KafkaSettings,
+    ticks: Box<dyn Iterator<Item = Tick>>,
+) -> Result<String, Error> {
     let producer = Producer::new(kafka, TOPIC)?;
     let summary = produce(
         &producer,
-        Replay::new(ticks, false),
+        ticks,
         &mut Pacer::new(Pacing::FlatOut),
         None,
         crate::signal::stop_flag(),
@@ -164,9 +171,12 @@ fn next_steps(lake: &str, started: Instant) -> String {
     )
 }
 
-/// The ticks to replay, in replay order: the given files, else data/stocks.csv, else the
-/// built-in copy of it.
-fn sample_ticks(files: &[PathBuf]) -> Result<Vec<Tick>, Error> {
+type Ticks = Box<dyn Iterator<Item = Tick>>;
+
+/// The ticks to replay, in replay order, their number, and where a read error that ends them
+/// waits: the given files, else data/stocks.csv (streamed like `produce` streams them), else
+/// the built-in copy of it (12,154 rows compiled in: loaded and sorted in memory).
+fn sample_ticks(files: &[PathBuf]) -> Result<(Ticks, u64, StreamFailure), Error> {
     let files: Vec<PathBuf> = if files.is_empty() {
         let local = PathBuf::from("data/stocks.csv");
         if local.exists() { vec![local] } else { vec![] }
@@ -174,7 +184,18 @@ fn sample_ticks(files: &[PathBuf]) -> Result<Vec<Tick>, Error> {
         files.to_vec()
     };
     if !files.is_empty() {
-        return Ok(load_csv_files(&files, &CsvOptions::default())?.0);
+        let opts = StreamOptions {
+            csv: CsvOptions::default(),
+            file_order: false,
+            looping: false,
+            run_rows: crate::settings::defaults::SORT_RUN_ROWS,
+            max_open: crate::settings::defaults::MAX_OPEN_FILES,
+            cancel: Some(crate::signal::stop_flag()),
+        };
+        let scan = scan_csv_files(&files, &opts)?;
+        let stream = CsvStream::new(&files, &scan, opts)?;
+        let (total, failure) = (stream.rows_per_pass(), stream.failure());
+        return Ok((Box::new(stream), total, failure));
     }
     let mut ticks = Vec::new();
     let mut skipped = Vec::new();
@@ -186,5 +207,10 @@ fn sample_ticks(files: &[PathBuf]) -> Result<Vec<Tick>, Error> {
         &mut skipped,
     )?;
     sort_for_replay(&mut ticks);
-    Ok(ticks)
+    let total = ticks.len() as u64;
+    Ok((
+        Box::new(Replay::new(ticks, false)),
+        total,
+        StreamFailure::default(),
+    ))
 }

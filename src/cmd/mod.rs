@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_compact;
 pub mod bench_consume;
 pub mod bench_freshness;
+pub mod bench_produce_memory;
 pub mod bench_query;
 pub mod broker;
 pub mod catalog;

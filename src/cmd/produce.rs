@@ -8,7 +8,8 @@ use crate::kafka::producer::{Progress, produce};
 use crate::kafka::{ProduceSummary, Producer};
 use crate::settings::Settings;
 use crate::source::{
-    CsvOptions, OnError, Pacer, Pacing, Replay, Synthetic, SyntheticOptions, load_csv_files,
+    CsvOptions, CsvStream, OnError, Pacer, Pacing, StreamOptions, Synthetic, SyntheticOptions,
+    scan_csv_files,
 };
 use crate::tick::{MS_PER_DAY, parse_iso_millis};
 
@@ -17,50 +18,17 @@ pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), E
     let topic = settings.topic(&args.kafka);
     let pacing = pacing(args)?;
 
+    let mut failure = None;
     let (ticks, expected): (Box<dyn Iterator<Item = crate::tick::Tick>>, Option<u64>) =
         if args.synthetic {
             let opts = synthetic_options(args)?;
             let rows = opts.rows;
             (Box::new(Synthetic::new(opts)), Some(rows))
         } else {
-            let opts = CsvOptions {
-                layout: args.layout,
-                symbol: args.symbol.clone(),
-                on_error: args.on_error,
-            };
-            let started = Instant::now();
-            let (ticks, report) = load_csv_files(&args.files, &opts)?;
-            for f in &report.files {
-                tracing::info!(
-                    "{}: {} layout, {} rows, {} skipped",
-                    f.path.display(),
-                    f.layout.name(),
-                    f.rows,
-                    f.skipped
-                );
-            }
-            if args.on_error == OnError::Skip && !report.skipped.is_empty() {
-                eprintln!("skipped {} malformed row(s):", report.skipped.len());
-                for e in report.skipped.iter().take(20) {
-                    eprintln!("  {e}");
-                }
-                if report.skipped.len() > 20 {
-                    eprintln!("  … and {} more", report.skipped.len() - 20);
-                }
-            }
-            if !quiet {
-                eprintln!(
-                    "read {} rows from {} file(s) in {:.2?}",
-                    report.rows(),
-                    report.files.len(),
-                    started.elapsed()
-                );
-            }
-            let n = ticks.len() as u64;
-            (
-                Box::new(Replay::new(ticks, args.looping)),
-                (!args.looping).then_some(n),
-            )
+            let stream = csv_stream(args, quiet)?;
+            failure = Some(stream.failure());
+            let n = stream.rows_per_pass();
+            (Box::new(stream), (!args.looping).then_some(n))
         };
     let expected = match (expected, args.limit) {
         (Some(e), Some(l)) => Some(e.min(l)),
@@ -109,8 +77,74 @@ pub fn run(settings: &Settings, args: &ProduceArgs, quiet: bool) -> Result<(), E
         m.report(p.sent, p.acked, p.failed);
     }
     print_summary(&summary, &topic, quiet);
+    if let Some(e) = failure.and_then(|f| f.take()) {
+        return Err(e.into());
+    }
     summary.check()?;
     Ok(())
+}
+
+/// The first pass over the files (every row validated; what it found said on stderr), then
+/// the streaming replay.
+fn csv_stream(args: &ProduceArgs, quiet: bool) -> Result<CsvStream, Error> {
+    let opts = StreamOptions {
+        csv: CsvOptions {
+            layout: args.layout,
+            symbol: args.symbol.clone(),
+            on_error: args.on_error,
+        },
+        file_order: args.file_order,
+        looping: args.looping,
+        run_rows: args.sort_run_rows,
+        max_open: args.max_open_files,
+        cancel: Some(crate::signal::stop_flag()),
+    };
+    let started = Instant::now();
+    let scan = scan_csv_files(&args.files, &opts)?;
+    let report = &scan.report;
+    for f in &report.files {
+        tracing::info!(
+            "{}: {} layout, {} rows, {} skipped",
+            f.path.display(),
+            f.layout.name(),
+            f.rows,
+            f.skipped
+        );
+    }
+    let skipped = report.skipped_rows();
+    if args.on_error == OnError::Skip && skipped > 0 {
+        eprintln!("skipped {skipped} malformed row(s):");
+        for e in report.skipped.iter().take(20) {
+            eprintln!("  {e}");
+        }
+        if skipped > 20 {
+            eprintln!("  … and {} more", skipped - 20);
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "read {} rows from {} file(s) in {:.2?}",
+            report.rows(),
+            report.files.len(),
+            started.elapsed()
+        );
+    }
+    let sorting = Instant::now();
+    let stream = CsvStream::new(&args.files, &scan, opts)?;
+    if !quiet && !stream.sorted_files.is_empty() {
+        eprintln!(
+            "sorted {} file(s) not in time order in {:.2?} ({} run(s) of at most {} rows)",
+            stream.sorted_files.len(),
+            sorting.elapsed(),
+            stream
+                .sorted_files
+                .iter()
+                .map(|(_, runs)| runs)
+                .sum::<usize>(),
+            args.sort_run_rows
+        );
+    }
+    Ok(stream)
 }
 
 fn print_summary(s: &ProduceSummary, topic: &str, quiet: bool) {

@@ -80,6 +80,10 @@ pub const SYNTHETIC_ROWS: u64 = 10_000;
 pub const SYNTHETIC_SEED: u64 = 7;
 pub const SYNTHETIC_INTERVAL: &str = "1d";
 pub const SYNTHETIC_START: &str = "2020-01-02";
+/// produce: rows per sorted run when an input file is not in time order (~200 bytes a row).
+pub const SORT_RUN_ROWS: usize = 250_000;
+/// produce: most files (or sorted runs) read at once; more are merged in groups first.
+pub const MAX_OPEN_FILES: usize = 200;
 
 impl Default for KafkaSettings {
     fn default() -> Self {

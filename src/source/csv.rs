@@ -98,6 +98,11 @@ impl LoadReport {
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }
+
+    /// Rows skipped in all files (`skipped` may keep fewer errors than this).
+    pub fn skipped_rows(&self) -> u64 {
+        self.files.iter().map(|f| f.skipped).sum()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,78 +186,118 @@ pub fn read_csv(
     out: &mut Vec<Tick>,
     skipped: &mut Vec<SourceError>,
 ) -> Result<FileReport, SourceError> {
-    let mut rdr = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .from_reader(input);
-    let headers = rdr
-        .headers()
-        .map_err(|e| csv_error(path, e))?
-        .iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    let names: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
-    let layout = opts.layout.unwrap_or_else(|| Layout::detect(&names));
-    let cols = map_columns(path, &names, layout)?;
-    let file_symbol = match cols.symbol {
-        Some(_) => None,
-        None => Some(symbol_for_file(path, opts.symbol.as_deref())?),
-    };
-
+    let mut rows = CsvRows::new(path, input, opts)?;
     let mut report = FileReport {
         path: path.to_path_buf(),
-        layout,
+        layout: rows.layout(),
         rows: 0,
         skipped: 0,
     };
-    let mut record = ::csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let err = csv_error(path, e);
-                match opts.on_error {
-                    OnError::Fail => return Err(err),
-                    OnError::Skip => {
-                        report.skipped += 1;
-                        skipped.push(err);
-                        continue;
-                    }
-                }
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0) == Some("") {
-            continue; // a blank line
-        }
-        match parse_row(&record, &cols, file_symbol.as_deref(), &headers) {
+    while let Some(row) = rows.next_row()? {
+        match row {
             Ok(tick) => {
                 out.push(tick);
                 report.rows += 1;
             }
-            Err((column, message)) => {
-                let err = SourceError::Row {
-                    pos: FilePos {
-                        file: path.to_path_buf(),
-                        line,
-                        column: column.map_or(0, |c| c + 1),
-                        column_name: column.and_then(|c| headers.get(c).cloned()),
-                    },
-                    message,
-                };
-                match opts.on_error {
-                    OnError::Fail => return Err(err),
-                    OnError::Skip => {
-                        report.skipped += 1;
-                        skipped.push(err);
-                    }
-                }
+            Err(err) => {
+                report.skipped += 1;
+                skipped.push(err);
             }
         }
     }
     Ok(report)
+}
+
+/// One CSV stream read row by row: the header is read (and the layout detected) up front, then
+/// each call to [`CsvRows::next_row`] parses and validates the next row.
+pub struct CsvRows<R> {
+    path: PathBuf,
+    rdr: ::csv::Reader<R>,
+    headers: Vec<String>,
+    layout: Layout,
+    cols: Columns,
+    file_symbol: Option<String>,
+    on_error: OnError,
+    record: ::csv::StringRecord,
+}
+
+impl<R: std::io::Read> CsvRows<R> {
+    /// Reads the header of `input`; `path` names it in errors and may supply the symbol.
+    pub fn new(path: &Path, input: R, opts: &CsvOptions) -> Result<Self, SourceError> {
+        let mut rdr = ::csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(::csv::Trim::All)
+            .buffer_capacity(64 << 10)
+            .from_reader(input);
+        let headers = rdr
+            .headers()
+            .map_err(|e| csv_error(path, e))?
+            .iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        let names: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
+        let layout = opts.layout.unwrap_or_else(|| Layout::detect(&names));
+        let cols = map_columns(path, &names, layout)?;
+        let file_symbol = match cols.symbol {
+            Some(_) => None,
+            None => Some(symbol_for_file(path, opts.symbol.as_deref())?),
+        };
+        Ok(CsvRows {
+            path: path.to_path_buf(),
+            rdr,
+            headers,
+            layout,
+            cols,
+            file_symbol,
+            on_error: opts.on_error,
+            record: ::csv::StringRecord::new(),
+        })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The next row: `None` at the end, `Some(Ok(tick))` for a good row, `Some(Err(e))` for a
+    /// malformed row under [`OnError::Skip`]. Under [`OnError::Fail`] a malformed row is the
+    /// error; an I/O error always is.
+    pub fn next_row(&mut self) -> Result<Option<Result<Tick, SourceError>>, SourceError> {
+        let path = self.path.as_path();
+        let row = loop {
+            match self.rdr.read_record(&mut self.record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => break Err(csv_error(path, e)),
+            }
+            let record = &self.record;
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() == 1 && record.get(0) == Some("") {
+                continue; // a blank line
+            }
+            let parsed = parse_row(
+                record,
+                &self.cols,
+                self.file_symbol.as_deref(),
+                &self.headers,
+            );
+            break parsed.map_err(|(column, message)| SourceError::Row {
+                pos: FilePos {
+                    file: path.to_path_buf(),
+                    line,
+                    column: column.map_or(0, |c| c + 1),
+                    column_name: column.and_then(|c| self.headers.get(c).cloned()),
+                },
+                message,
+            });
+        };
+        match row {
+            Ok(tick) => Ok(Some(Ok(tick))),
+            Err(err @ SourceError::Io { .. }) => Err(err),
+            Err(err) if self.on_error == OnError::Fail => Err(err),
+            Err(err) => Ok(Some(Err(err))),
+        }
+    }
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> SourceError {

@@ -41,4 +41,7 @@ pub enum SourceError {
     Header { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// Ctrl-C or SIGTERM while the files were read or sorted, before anything was sent.
+    #[error("interrupted while reading the files: nothing was sent")]
+    Interrupted,
 }

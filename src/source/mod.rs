@@ -4,11 +4,14 @@
 pub mod csv;
 pub mod error;
 pub mod pace;
+pub mod runs;
+pub mod stream;
 pub mod synthetic;
 
 pub use self::csv::{CsvOptions, Layout, LoadReport, OnError, load_csv_files};
 pub use self::error::{FilePos, SourceError};
 pub use self::pace::{Pacer, Pacing};
+pub use self::stream::{CsvStream, Scan, StreamFailure, StreamOptions, scan_csv_files};
 pub use self::synthetic::{Synthetic, SyntheticOptions};
 
 use crate::tick::Tick;

@@ -25,6 +25,7 @@ mod metrics;
 mod notebooks;
 mod pinned;
 mod produce;
+mod produce_stream;
 mod queries;
 mod rebalance;
 mod repl;
