@@ -270,13 +270,6 @@ mod props {
 
     use super::*;
 
-    fn cases() -> u32 {
-        std::env::var("STOCKLAKE_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256)
-    }
-
     fn varint(mut n: u64, out: &mut Vec<u8>) {
         while n >= 0x80 {
             out.push((n as u8) | 0x80);
@@ -325,7 +318,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::tick::fuzz_cases()))]
 
         /// ColumnInfo messages, in Athena's layout with any precision and scale (absent when
         /// zero) and names of any length, are read back by field number.

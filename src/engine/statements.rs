@@ -135,13 +135,6 @@ mod props {
 
     use super::*;
 
-    fn cases() -> u32 {
-        std::env::var("STOCKLAKE_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256)
-    }
-
     /// SQL-ish text: words, quotes of both kinds, comments of both kinds, semicolons, breaks.
     fn sqlish() -> impl Strategy<Value = String> {
         prop::collection::vec(
@@ -163,7 +156,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::tick::fuzz_cases()))]
 
         /// Statements are pieces of the text, in order, each starting on the line it says,
         /// numbered 1, 2, …; any text splits without a panic.

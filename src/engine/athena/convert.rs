@@ -522,15 +522,8 @@ mod props {
 
     use super::*;
 
-    fn cases() -> u32 {
-        std::env::var("STOCKLAKE_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256)
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::tick::fuzz_cases()))]
 
         /// What Athena's CSV writer writes, the reader reads back: NULL and `""` kept apart,
         /// quotes, commas and line breaks inside values.

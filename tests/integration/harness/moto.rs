@@ -3,7 +3,7 @@
 //! A missing venv FAILS the test (with the command that creates it): these tests never skip.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -95,26 +95,7 @@ impl Moto {
 
     /// A raw HTTP request to the server; returns (status, body).
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).expect("send to moto");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read from moto");
-        let status = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = out
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
-        (status, body)
+        super::http(&format!("127.0.0.1:{}", self.port), method, path, body)
     }
 
     fn post_ok(&self, path: &str, body: &str) {
