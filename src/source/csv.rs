@@ -275,6 +275,28 @@ impl<R: std::io::Read> CsvRows<R> {
             if record.len() == 1 && record.get(0) == Some("") {
                 continue; // a blank line
             }
+            // No price file has a field over several lines: a quote that never closes would
+            // otherwise take every line after it into one field, unseen.
+            if let Some((column, value)) = record
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.contains(['\n', '\r']))
+            {
+                let lines = value.matches('\n').count() + 1;
+                break Err(SourceError::Row {
+                    pos: FilePos {
+                        file: path.to_path_buf(),
+                        line,
+                        column: column + 1,
+                        column_name: self.headers.get(column).cloned(),
+                    },
+                    message: format!(
+                        "a quoted field runs over {lines} lines (lines {line} to {}): a quote \
+                         that is never closed?",
+                        line + lines as u64 - 1
+                    ),
+                });
+            }
             let parsed = parse_row(
                 record,
                 &self.cols,

@@ -253,3 +253,37 @@ fn the_sample_file_loads_completely() {
     assert_eq!(ticks.first().unwrap().event_time, ms("2000-03-01"));
     assert_eq!(ticks.last().unwrap().event_time, ms("2013-03-01"));
 }
+
+#[test]
+fn a_quote_that_never_closes_is_named_not_swallowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quotes.csv");
+    std::fs::write(
+        &path,
+        "Ticker,Date,Open,High,Low,Close,Volume,Adj Close\n\
+         AAPL,2000-03-01,1,2,1,2,100,2\n\
+         \"IBM,2000-03-01,1,2,1,2,100,2\n\
+         MSFT,2000-03-01,1,2,1,2,100,2\n\
+         GOOG,2000-03-01,1,2,1,2,100,2\n",
+    )
+    .unwrap();
+    let err = load_csv_files(std::slice::from_ref(&path), &CsvOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("quotes.csv:3:1 (Ticker)") && text.contains("lines 3 to 5"),
+        "{text}"
+    );
+    // Skipped rows say which lines they took.
+    let skip = CsvOptions {
+        on_error: OnError::Skip,
+        ..CsvOptions::default()
+    };
+    let (ticks, report) = load_csv_files(&[path], &skip).unwrap();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(report.skipped.len(), 1);
+    assert!(
+        report.skipped[0].to_string().contains("runs over 3 lines"),
+        "{}",
+        report.skipped[0]
+    );
+}
