@@ -59,7 +59,10 @@ fn init_logging(verbose: u8, format: stocklake::cli::LogFormat) {
             // destroyed", which rdkafka logs as an ERROR after a clean exit. (Its `log` records
             // reach tracing since deltalake's kernel turns on tracing-subscriber's tracing-log.)
             // Shown from -v on.
-            "rdkafka::consumer::base_consumer=off"
+            "rdkafka::consumer::base_consumer=off,",
+            // The Delta kernel logs each error it then returns, with a stack trace; the error
+            // itself reaches the user once, through the command's error line.
+            "buoyant_kernel=off,buoyant_kernel_engine=off"
         ),
         1 => "info",
         2 => "debug",

@@ -5,19 +5,35 @@
 
 use std::error::Error;
 
-/// `error: cause: cause`, each cause once.
+/// `error: cause: cause`, each cause once, without the stack traces some libraries append to
+/// their messages (the Delta kernel's errors carry one).
 pub fn chain(e: &(dyn Error + 'static)) -> String {
-    let mut text = e.to_string();
+    let mut text = without_backtrace(&e.to_string()).to_string();
     let mut next = e.source();
     while let Some(cause) = next {
-        let said = cause.to_string();
-        if !said.is_empty() && !text.contains(&said) {
+        let message = cause.to_string();
+        let said = without_backtrace(&message);
+        if !said.is_empty() && !text.contains(said) {
             text.push_str(": ");
-            text.push_str(&said);
+            text.push_str(said);
         }
         next = cause.source();
     }
     text
+}
+
+/// `message` up to a stack trace that follows it (a line `0: …`, then `1: …`, each frame
+/// numbered).
+fn without_backtrace(message: &str) -> &str {
+    let mut at = 0;
+    for line in message.split_inclusive('\n') {
+        let frame = line.trim_start();
+        if at > 0 && frame.starts_with("0: ") {
+            return message[..at].trim_end();
+        }
+        at += line.len();
+    }
+    message
 }
 
 #[cfg(test)]
@@ -36,6 +52,15 @@ mod tests {
         Plain(#[source] Inner),
         #[error("writing lake/ticks/b.parquet: {0}")]
         Embedding(#[source] Inner),
+    }
+
+    #[test]
+    fn stack_traces_in_messages_are_left_out() {
+        let traced = "Json error: unexpected 'g'\n   0: kernel::Error::with_backtrace\n   1: \
+                      core::ops::function::FnMut::call_mut\n             at src/x.rs:1:2\n";
+        assert_eq!(without_backtrace(traced), "Json error: unexpected 'g'");
+        assert_eq!(without_backtrace("0: not a trace"), "0: not a trace");
+        assert_eq!(without_backtrace("a\nb"), "a\nb");
     }
 
     #[test]

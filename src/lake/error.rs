@@ -16,6 +16,9 @@ pub enum LakeError {
     Format { key: String, message: String },
     #[error("writing Parquet for {key}: {message}")]
     Parquet { key: String, message: String },
+    /// A data file that cannot be read as Parquet (truncated, overwritten, not Parquet).
+    #[error("reading the Parquet file {key}: {message}")]
+    ParquetRead { key: String, message: String },
     #[error("{path}")]
     Io {
         path: std::path::PathBuf,

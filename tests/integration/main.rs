@@ -13,6 +13,7 @@ mod compare_ties;
 mod compare_values;
 mod consume;
 mod consume_s3;
+mod corrupt;
 mod crash;
 mod csv_layouts;
 mod database;

@@ -255,7 +255,7 @@ async fn read_file(
     columns: [&'static str; 2],
     key: String,
 ) -> Result<Vec<RecordBatch>, LakeError> {
-    let err = |message: String| LakeError::Parquet {
+    let err = |message: String| LakeError::ParquetRead {
         key: key.clone(),
         message,
     };

@@ -302,6 +302,15 @@ fn parquet_err(lake: &Lake, rel: &str) -> impl Fn(parquet::errors::ParquetError)
     }
 }
 
+/// An input file of a bin that cannot be read as Parquet.
+fn read_err(lake: &Lake, rel: &str) -> impl Fn(parquet::errors::ParquetError) -> LakeError {
+    let key = lake.display(rel);
+    move |e| LakeError::ParquetRead {
+        key: key.clone(),
+        message: e.to_string(),
+    }
+}
+
 /// Reads the bin's files (a few at a time) and writes their rows, in order, as one file with
 /// the lake's Parquet profile. None when the files do not share one schema (nothing is left
 /// behind then).
@@ -335,7 +344,7 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
             let path = &bin.files[index].path;
             index += 1;
             let reader =
-                ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(parquet_err(lake, path))?;
+                ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(read_err(lake, path))?;
             let file_schema = reader.schema().clone();
             match &schema {
                 None => schema = Some(file_schema.clone()),
@@ -363,8 +372,8 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
                     .map_err(parquet_err(lake, &rel))?,
                 ),
             };
-            for batch in reader.build().map_err(parquet_err(lake, path))? {
-                let batch = batch.map_err(|e| LakeError::Parquet {
+            for batch in reader.build().map_err(read_err(lake, path))? {
+                let batch = batch.map_err(|e| LakeError::ParquetRead {
                     key: lake.display(path),
                     message: e.to_string(),
                 })?;
