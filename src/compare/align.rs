@@ -231,9 +231,15 @@ fn cut_ties(left: &Rows, right: &Rows, order: &RowOrder, tol: Tolerance) -> Opti
                 Step::OnlyLeft(i) => (Some(i), None),
                 Step::OnlyRight(j) => (None, Some(j)),
             };
-            // Back to indexes into the aligned rows, by each row's position.
-            only_left.extend(l.and_then(|i| left.iter().position(|x| x.0 == ls[i].0)));
-            only_right.extend(r.and_then(|j| right.iter().position(|x| x.0 == rs[j].0)));
+            // Back to indexes into the aligned rows, by each row's position within the tie.
+            let back = |side: &Rows, pos: usize| {
+                side[rows.clone()]
+                    .iter()
+                    .position(|x| x.0 == pos)
+                    .map(|k| k + rows.start)
+            };
+            only_left.extend(l.and_then(|i| back(left, ls[i].0)));
+            only_right.extend(r.and_then(|j| back(right, rs[j].0)));
         }
         if !only_left.is_empty() || !only_right.is_empty() {
             cut.push(CutTie {

@@ -20,16 +20,7 @@ use crate::harness::{cmd, text};
 const COUNT: &str = "SELECT count(*) AS n FROM stocklake.ticks";
 
 fn tick(symbol: &str) -> Tick {
-    Tick {
-        symbol: symbol.into(),
-        event_time: parse_iso_millis("2013-03-04").unwrap(),
-        open: Some(1.0),
-        high: Some(1.0),
-        low: Some(1.0),
-        close: Some(1.0),
-        adj_close: None,
-        volume: Some(1),
-    }
+    crate::harness::flat_tick(symbol, "2013-03-04", 1.0, 1)
 }
 
 /// Writes a lake data file of `rows` ticks of `symbol` into the table folder, as a writer does

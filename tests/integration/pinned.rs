@@ -31,17 +31,8 @@ fn sample_lake_with_a_sixth_version() -> tempfile::TempDir {
         100,
     )
     .unwrap();
-    more.push(&stocklake::tick::Tick {
-        symbol: "NEW".into(),
-        event_time: stocklake::tick::parse_iso_millis("2013-03-04").unwrap(),
-        open: Some(1.0),
-        high: Some(1.0),
-        low: Some(1.0),
-        close: Some(1.0),
-        adj_close: None,
-        volume: Some(1),
-    })
-    .unwrap();
+    more.push(&crate::harness::flat_tick("NEW", "2013-03-04", 1.0, 1))
+        .unwrap();
     more.finish().unwrap();
     lake
 }

@@ -6,23 +6,14 @@ use arrow::datatypes::{DataType, Int64Type};
 use stocklake::engine::lakegen::{LakeGen, write_lake};
 use stocklake::engine::{LocalEngine, QueryOutput};
 use stocklake::lake::{PartitionKey, TableLayout};
-use stocklake::tick::{Tick, parse_iso_millis};
+use stocklake::tick::Tick;
 
 use crate::harness::golden::golden_csv;
 use crate::harness::lake::{lake_arg, sample_lake};
 use crate::harness::{cmd, repo, text};
 
 fn tick(symbol: &str, date: &str, close: f64) -> Tick {
-    Tick {
-        symbol: symbol.into(),
-        event_time: parse_iso_millis(date).unwrap(),
-        open: Some(close),
-        high: Some(close),
-        low: Some(close),
-        close: Some(close),
-        adj_close: None,
-        volume: Some(100),
-    }
+    crate::harness::flat_tick(symbol, date, close, 100)
 }
 
 fn single_i64(out: &QueryOutput) -> i64 {

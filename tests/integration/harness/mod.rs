@@ -34,6 +34,20 @@ pub fn sample_ticks() -> Vec<stocklake::tick::Tick> {
     ticks
 }
 
+/// A bar of `symbol` on `date` (`YYYY-MM-DD`) whose open, high, low and close are all `price`.
+pub fn flat_tick(symbol: &str, date: &str, price: f64, volume: i64) -> stocklake::tick::Tick {
+    stocklake::tick::Tick {
+        symbol: symbol.into(),
+        event_time: stocklake::tick::parse_iso_millis(date).expect("a YYYY-MM-DD date"),
+        open: Some(price),
+        high: Some(price),
+        low: Some(price),
+        close: Some(price),
+        adj_close: None,
+        volume: Some(volume),
+    }
+}
+
 /// A file of tests/fixtures.
 pub fn fixture(rel: &str) -> PathBuf {
     repo().join("tests/fixtures").join(rel)
