@@ -40,7 +40,6 @@ pub trait Health: Send + Sync {
 pub struct ConsumerTotals {
     pub events: u64,
     pub rows: u64,
-    pub rejects: u64,
     pub files: u64,
     pub bytes: u64,
     pub already_in_lake: u64,
@@ -362,14 +361,12 @@ mod tests {
         let mut t = ConsumerTotals {
             events: 10,
             rows: 8,
-            rejects: 2,
             reject_reasons: vec![("bad json".into(), 2)],
             ..ConsumerTotals::default()
         };
         m.report_totals(&t);
         t.events = 15;
         t.rows = 12;
-        t.rejects = 3;
         t.reject_reasons = vec![("bad json".into(), 2), ("oversized".into(), 1)];
         m.report_totals(&t);
         m.committed(5, Duration::from_millis(20));

@@ -63,7 +63,6 @@ impl ConsumeStats {
         crate::metrics::ConsumerTotals {
             events: self.events,
             rows: self.rows,
-            rejects: self.rejects,
             files: self.files,
             bytes: self.bytes,
             already_in_lake: self.already_in_lake,
