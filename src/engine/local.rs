@@ -92,7 +92,13 @@ fn provider(
         .map_err(|e| failed(&e))?;
     let config = DeltaScanConfig::new_from_session(&ctx.state()).with_wrap_partition_values(false);
     let scan = DeltaScanNext::new(state.snapshot().clone(), config).map_err(|e| failed(&e))?;
-    Ok(Arc::new(scan))
+    // Our own scan of the same files, with the lake's partitioning and order declared, for
+    // every table it reads exactly as deltalake does (the schema is deltalake's).
+    let schema = datafusion::catalog::TableProvider::schema(&scan);
+    match super::scan::LakeScan::try_new(table, &schema) {
+        Some(lake_scan) => Ok(Arc::new(lake_scan)),
+        None => Ok(Arc::new(scan)),
+    }
 }
 
 impl LocalEngine {
@@ -131,6 +137,9 @@ impl LocalEngine {
             .with_create_default_catalog_and_schema(true);
         // Trino puts NULLs last whatever the direction; DataFusion's default follows Postgres.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
+        // The lake's scan declares its order (symbol, event time) where the files hold it:
+        // keep that order through repartitions rather than sorting again.
+        config.options_mut().optimizer.prefer_existing_sort = true;
         let ctx = SessionContext::new_with_config(config);
         // CAST(double AS DECIMAL(p, s)) rounds as Trino does (after type coercion).
         ctx.add_analyzer_rule(Arc::new(super::cast::TrinoFloatToDecimal));

@@ -157,6 +157,7 @@ pub mod lakestate;
 pub mod lexer;
 pub mod local;
 pub mod queries;
+pub mod scan;
 pub mod statements;
 
 pub use local::LocalEngine;

@@ -30,6 +30,7 @@ mod produce_stream;
 mod queries;
 mod rebalance;
 mod repl;
+mod scan_order;
 mod secrets;
 mod snapshots;
 mod sql;

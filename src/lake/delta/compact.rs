@@ -337,6 +337,7 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
     let mut schema: Option<arrow::datatypes::SchemaRef> = None;
     let mut rows = 0u64;
     let mut stats: Option<serde_json::Value> = None;
+    let mut order: Option<super::stats::OrderCheck> = None;
     let mut index = 0;
     let result: Result<bool, LakeError> = async {
         while let Some(bytes) = reads.next().await {
@@ -378,6 +379,9 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
                     message: e.to_string(),
                 })?;
                 rows += batch.num_rows() as u64;
+                order
+                    .get_or_insert_with(|| super::stats::OrderCheck::new(&batch.schema()))
+                    .push(&batch);
                 stats = Some(merge_stats(
                     stats.take(),
                     super::stats::file_stats(std::slice::from_ref(&batch)),
@@ -421,9 +425,19 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
             size: size as i64,
             modification_time: now,
             data_change: false,
-            stats: Some(
-                stats.map_or_else(|| format!("{{\"numRecords\":{rows}}}"), |v| v.to_string()),
-            ),
+            stats: Some(stats.map_or_else(
+                || format!("{{\"numRecords\":{rows}}}"),
+                |mut v| {
+                    // Each part's mark says only that part is in order.
+                    match &order {
+                        Some(order) => order.mark(&mut v),
+                        None => {
+                            v.as_object_mut().map(|o| o.remove(super::stats::SORTED_BY));
+                        }
+                    }
+                    v.to_string()
+                },
+            )),
             ..Default::default()
         },
         removes: bin.files.iter().map(|f| f.remove.clone()).collect(),

@@ -1,11 +1,12 @@
 //! A lake of many small files, written as a live consumer writes one (a file per symbol per
-//! flush, one Delta commit per flush with a `txn` per Kafka partition), but without Kafka: for
-//! the compaction test and `bench compact`.
+//! flush with its statistics, one Delta commit per flush with a `txn` per Kafka partition), but
+//! without Kafka: for the compaction test and `bench compact`.
 
 use std::collections::HashMap;
 
 use futures::{StreamExt, TryStreamExt};
 
+use crate::lake::delta::stats::file_stats;
 use crate::lake::delta::{AppTxn, DataFile, TicksTable, app_id, partition_values, ticks_url};
 use crate::lake::layout::TABLE_DIR;
 use crate::lake::writer::encode;
@@ -91,7 +92,9 @@ impl SmallFileLake {
             self.next.insert(partition, first + rows as i64);
             last.insert(partition, first + rows as i64 - 1);
             let t0 = (start + first_day) * MS_PER_DAY;
-            let bytes = encode(&[b.finish()]).map_err(|e| LakeError::Parquet {
+            let batch = b.finish();
+            let stats = file_stats(std::slice::from_ref(&batch));
+            let bytes = encode(&[batch]).map_err(|e| LakeError::Parquet {
                 key: name.clone(),
                 message: e.to_string(),
             })?;
@@ -108,7 +111,7 @@ impl SmallFileLake {
                     size: bytes.len() as u64,
                     partition_values: partition_values(&self.layout, &name, t0),
                     rows: rows as u64,
-                    stats: None,
+                    stats: Some(stats),
                 },
                 bytes,
             ));
