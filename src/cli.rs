@@ -661,6 +661,18 @@ pub struct BenchQueryArgs {
     /// Keep the synthetic lake in this folder (reused when it already holds a lake).
     #[arg(long)]
     pub lake: Option<PathBuf>,
+    /// Time the same queries on the same files with DuckDB too, and print each ratio and their
+    /// geometric mean: the Python of this venv runs scripts/bench_duckdb.py (needs the duckdb
+    /// and deltalake packages; `bash scripts/python-env.sh` installs them).
+    #[arg(long, env = "STOCKLAKE_VENV", default_value = ".venv")]
+    pub venv: PathBuf,
+    /// Time the local engine only.
+    #[arg(long)]
+    pub no_duckdb: bool,
+    /// Threads for each engine (the local engine's target partitions, DuckDB's threads);
+    /// default: the machine's cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! `stocklake bench query`: each saved query's warm time on a synthetic Delta table of ≥ 10M
-//! rows (and what refreshing the unchanged table costs each query), and the process
-//! start-to-first-row time of `stocklake sql -c` on the sample lake.
+//! rows (and what refreshing the unchanged table costs each query), beside DuckDB's time for the
+//! same SQL on the same files (scripts/bench_duckdb.py in the project's venv) with the ratio and
+//! its geometric mean, and the process start-to-first-row time of `stocklake sql -c` on the
+//! sample lake.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -44,10 +46,17 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
         );
     }
 
-    let rt = super::runtime(None)?;
+    let rt = super::runtime(args.threads)?;
     let url = lake.display().to_string();
-    rt.block_on(async {
+    let local = rt.block_on(async {
         let engine = LocalEngine::open(&url).await?;
+        if let Some(n) = args.threads {
+            engine
+                .context()
+                .sql(&format!("SET datafusion.execution.target_partitions = {n}"))
+                .await
+                .map_err(|e| Error::Bench(format!("setting the target partitions: {e}")))?;
+        }
         // What every query pays first: refreshing the table to its latest version.
         let mut refresh = Vec::new();
         for _ in 0..20 {
@@ -65,6 +74,7 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
             "{:<18} {:>10} {:>10} {:>10}",
             "query", "rows", "min ms", "median ms"
         );
+        let mut local = Vec::new();
         for q in queries::builtin() {
             let (warm, mut times) = time_saved_query(&engine, &q.sql, args.runs).await?;
             let (min, median) = min_median(&mut times);
@@ -75,9 +85,21 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
                 ms(min),
                 ms(median)
             );
+            local.push(LocalTime {
+                name: q.name.to_string(),
+                rows: warm.num_rows() as u64,
+                median,
+            });
         }
-        Ok::<(), Error>(())
+        Ok::<_, Error>(local)
     })?;
+    if !args.no_duckdb {
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let duck = duckdb_times(args, lake, scratch, threads)?;
+        print_ratios(&local, &duck)?;
+    }
 
     let sample = scratch.join("sample");
     write_sample_lake(&args.file, &sample)
@@ -93,6 +115,142 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
         ms(median)
     );
     Ok(())
+}
+
+/// A saved query's local result size and median time.
+struct LocalTime {
+    name: String,
+    rows: u64,
+    median: Duration,
+}
+
+/// What scripts/bench_duckdb.py prints.
+#[derive(serde::Deserialize)]
+struct DuckTimes {
+    duckdb: String,
+    threads: usize,
+    files: u64,
+    queries: std::collections::BTreeMap<String, DuckQuery>,
+}
+
+#[derive(serde::Deserialize)]
+struct DuckQuery {
+    rows: u64,
+    ms: Vec<f64>,
+}
+
+/// Runs scripts/bench_duckdb.py on the lake's current files with the saved queries' exact text.
+fn duckdb_times(
+    args: &BenchQueryArgs,
+    lake: &Path,
+    scratch: &Path,
+    threads: usize,
+) -> Result<DuckTimes, Error> {
+    let python = args.venv.join("bin/python");
+    if !python.is_file() {
+        return Err(Error::Bench(format!(
+            "{} is missing: run `bash scripts/python-env.sh` (or pass --venv, or --no-duckdb)",
+            python.display()
+        )));
+    }
+    let script = Path::new("scripts/bench_duckdb.py");
+    if !script.is_file() {
+        return Err(Error::Bench(
+            "scripts/bench_duckdb.py not found: run `bench query` from the stocklake checkout"
+                .into(),
+        ));
+    }
+    let dir = scratch.join("queries");
+    std::fs::create_dir_all(&dir).map_err(Error::io("writing the saved queries for DuckDB"))?;
+    for q in queries::builtin() {
+        std::fs::write(dir.join(format!("{}.sql", q.name)), q.sql.as_bytes())
+            .map_err(Error::io("writing the saved queries for DuckDB"))?;
+    }
+    println!(
+        "DuckDB: the same SQL on the same files, {threads} threads ({})",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .arg("--lake")
+        .arg(lake)
+        .arg("--queries")
+        .arg(&dir)
+        .args(["--runs", &args.runs.max(1).to_string()])
+        .args(["--threads", &threads.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(Error::io("running scripts/bench_duckdb.py"))?;
+    if !out.status.success() {
+        return Err(Error::Bench(format!(
+            "scripts/bench_duckdb.py failed ({})",
+            out.status
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        Error::Bench(format!(
+            "reading what scripts/bench_duckdb.py printed: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    })
+}
+
+/// Each query's local and DuckDB median and their ratio, and the geometric mean of the ratios.
+/// A query whose row counts differ is an error (after the table): the engines disagree.
+fn print_ratios(local: &[LocalTime], duck: &DuckTimes) -> Result<(), Error> {
+    println!(
+        "DuckDB {} ({} threads, {} files)",
+        duck.duckdb, duck.threads, duck.files
+    );
+    println!(
+        "{:<18} {:>10} {:>12} {:>12} {:>14}",
+        "query", "rows", "local ms", "duckdb ms", "local/duckdb"
+    );
+    let (mut log_sum, mut n, mut worst, mut differ) = (0.0f64, 0u32, 0.0f64, Vec::new());
+    for l in local {
+        let Some(d) = duck.queries.get(&l.name) else {
+            differ.push(format!("{}: DuckDB did not run it", l.name));
+            continue;
+        };
+        let mut times = d.ms.clone();
+        times.sort_by(f64::total_cmp);
+        let duck_ms = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+        let ratio = ms(l.median) / duck_ms;
+        println!(
+            "{:<18} {:>10} {:>12.1} {:>12.1} {:>13.2}x",
+            l.name,
+            l.rows,
+            ms(l.median),
+            duck_ms,
+            ratio
+        );
+        if d.rows != l.rows {
+            differ.push(format!(
+                "{}: {} rows locally, {} in DuckDB",
+                l.name, l.rows, d.rows
+            ));
+        }
+        if ratio.is_finite() && ratio > 0.0 {
+            log_sum += ratio.ln();
+            n += 1;
+            worst = worst.max(ratio);
+        }
+    }
+    if n > 0 {
+        println!(
+            "geometric mean of local/duckdb: {:.2}x over {n} queries (highest {:.2}x)",
+            (log_sum / f64::from(n)).exp(),
+            worst
+        );
+    }
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Bench(format!(
+            "the engines' results differ in size: {}",
+            differ.join("; ")
+        )))
+    }
 }
 
 /// One daily series per symbol, each from its own seeded generator, one file per symbol.
