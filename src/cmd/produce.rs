@@ -149,16 +149,21 @@ fn csv_stream(args: &ProduceArgs, quiet: bool) -> Result<CsvStream, Error> {
 
 fn print_summary(s: &ProduceSummary, topic: &str, quiet: bool) {
     let p = s.progress;
-    if quiet && p.failed == 0 && p.outstanding() == 0 {
+    if quiet && p.failed == 0 && p.outstanding() == 0 && s.stopped_by.is_none() {
         return;
     }
     eprintln!(
-        "{}sent {} events to topic {topic}: {} acknowledged, {} failed, {} unconfirmed, in {:.2?} ({:.0} events/s)",
+        "{}sent {} events to topic {topic}: {} acknowledged, {} failed, {} unconfirmed{}, in {:.2?} ({:.0} events/s)",
         if s.interrupted { "interrupted: " } else { "" },
         p.sent,
         p.acked,
         p.failed,
         p.outstanding(),
+        if s.stopped_by.is_some() {
+            ", 1 refused (sending stopped there)"
+        } else {
+            ""
+        },
         s.elapsed,
         s.events_per_second()
     );

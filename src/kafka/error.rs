@@ -18,13 +18,14 @@ pub enum KafkaError {
     },
     #[error("embedded broker: {0}")]
     Broker(String),
-    #[error(
-        "{failed} of {total} events were not acknowledged by the broker (first error: {first})"
-    )]
+    /// Events sent (or refused) and not acknowledged; `stopped` says when sending stopped
+    /// early, `reason` is the fatal error, the refusal or the first failed delivery.
+    #[error("{failed} of {total} events were not acknowledged by the broker{stopped}: {reason}")]
     Undelivered {
         failed: u64,
         total: u64,
-        first: String,
+        stopped: &'static str,
+        reason: String,
     },
 }
 

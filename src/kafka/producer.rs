@@ -88,6 +88,12 @@ pub struct ProduceSummary {
     pub elapsed: Duration,
     /// True when Ctrl-C/SIGTERM ended the run before the source was exhausted.
     pub interrupted: bool,
+    /// Why librdkafka refused an event (a fatal error, a topic it may not write): sending
+    /// stopped there, and that event counts as sent and not acknowledged.
+    pub stopped_by: Option<String>,
+    /// The producer's fatal error, when it had one (then every event not yet acknowledged
+    /// was purged, and this is the reason rather than the purge).
+    pub fatal_error: Option<String>,
 }
 
 impl ProduceSummary {
@@ -95,20 +101,30 @@ impl ProduceSummary {
         self.progress.acked as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// An error when any event was not acknowledged.
+    /// An error when any event was not acknowledged, naming how many and the first reason.
     pub fn check(&self) -> Result<(), KafkaError> {
         let p = self.progress;
-        if p.failed > 0 || p.outstanding() > 0 {
-            return Err(KafkaError::Undelivered {
-                failed: p.failed + p.outstanding(),
-                total: p.sent,
-                first: self
-                    .first_error
-                    .clone()
-                    .unwrap_or_else(|| "no delivery report before the flush timeout".into()),
-            });
+        let refused = u64::from(self.stopped_by.is_some());
+        let failed = p.failed + p.outstanding() + refused;
+        if failed == 0 {
+            return Ok(());
         }
-        Ok(())
+        let reason = self
+            .fatal_error
+            .clone()
+            .or_else(|| self.stopped_by.clone())
+            .or_else(|| self.first_error.clone())
+            .unwrap_or_else(|| "no delivery report before the flush timeout".into());
+        Err(KafkaError::Undelivered {
+            failed,
+            total: p.sent + refused,
+            stopped: if refused > 0 {
+                ", and sending stopped there"
+            } else {
+                ""
+            },
+            reason,
+        })
     }
 }
 
@@ -138,7 +154,8 @@ impl Producer {
         &self.stats
     }
 
-    /// Queues one message; waits while librdkafka's queue is full. `stop` aborts the wait.
+    /// Queues one message; waits while librdkafka's queue is full. `stop` aborts the wait
+    /// (false). An error is librdkafka refusing the message (a fatal error, a topic error).
     pub fn send(&self, key: &[u8], payload: &[u8], stop: &AtomicBool) -> Result<bool, KafkaError> {
         let mut record = BaseRecord::to(&self.topic).key(key).payload(payload);
         loop {
@@ -176,6 +193,33 @@ impl Producer {
             tick(self.stats.snapshot());
         }
     }
+
+    /// Waits for the outstanding deliveries (also after a refused event: those in flight may
+    /// still be acknowledged) and sums the run up.
+    fn finish(
+        &self,
+        start: Instant,
+        interrupted: bool,
+        stopped_by: Option<KafkaError>,
+        abort: &AtomicBool,
+        mut on_progress: impl FnMut(Progress),
+    ) -> ProduceSummary {
+        self.flush(Duration::from_secs(120), abort, &mut on_progress);
+        let progress = self.stats.snapshot();
+        on_progress(progress);
+        ProduceSummary {
+            progress,
+            first_error: self.stats.first_error(),
+            elapsed: start.elapsed(),
+            interrupted,
+            stopped_by: stopped_by.map(|e| crate::report::chain(&e)),
+            fatal_error: self
+                .inner
+                .client()
+                .fatal_error()
+                .map(|(code, reason)| format!("fatal error: {code}: {reason}")),
+        }
+    }
 }
 
 /// Produces ticks until the source ends, `limit` events were sent, or `stop` is set; then waits
@@ -193,6 +237,7 @@ pub fn produce(
     let mut payload = Vec::with_capacity(256);
     let mut last_report = start;
     let mut interrupted = false;
+    let mut stopped_by = None;
     let mut count = 0u64;
     for tick in ticks {
         if limit.is_some_and(|l| count >= l) {
@@ -212,9 +257,16 @@ pub fn produce(
         }
         payload.clear();
         tick.encode_json(&mut payload);
-        if !producer.send(tick.symbol.as_bytes(), &payload, stop)? {
-            interrupted = true;
-            break;
+        match producer.send(tick.symbol.as_bytes(), &payload, stop) {
+            Ok(true) => {}
+            Ok(false) => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => {
+                stopped_by = Some(e);
+                break;
+            }
         }
         count += 1;
         if count.is_multiple_of(4096) {
@@ -225,15 +277,7 @@ pub fn produce(
             }
         }
     }
-    producer.flush(Duration::from_secs(120), abort, &mut on_progress);
-    let progress = producer.stats.snapshot();
-    on_progress(progress);
-    Ok(ProduceSummary {
-        progress,
-        first_error: producer.stats.first_error(),
-        elapsed: start.elapsed(),
-        interrupted,
-    })
+    Ok(producer.finish(start, interrupted, stopped_by, abort, on_progress))
 }
 
 /// Sends pre-encoded (key, payload) pairs flat out: the throughput ceiling for benchmarks.
@@ -243,18 +287,19 @@ pub fn produce_encoded(
     stop: &AtomicBool,
 ) -> Result<ProduceSummary, KafkaError> {
     let start = Instant::now();
+    let mut stopped_by = None;
     for (key, payload) in messages {
-        if !producer.send(key, payload, stop)? {
-            break;
+        match producer.send(key, payload, stop) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                stopped_by = Some(e);
+                break;
+            }
         }
     }
-    producer.flush(Duration::from_secs(120), stop, |_| {});
-    Ok(ProduceSummary {
-        progress: producer.stats.snapshot(),
-        first_error: producer.stats.first_error(),
-        elapsed: start.elapsed(),
-        interrupted: stop.load(Ordering::Relaxed),
-    })
+    let interrupted = stop.load(Ordering::Relaxed);
+    Ok(producer.finish(start, interrupted, stopped_by, stop, |_| {}))
 }
 
 /// Sleeps for `d` in short steps; false when `stop` was set meanwhile.

@@ -9,7 +9,9 @@ use stocklake::source::synthetic::Rng;
 use crate::harness::kafka::{
     SHORT_SESSION, background_stream, broker_with_topic, consume, partition_sizes, spawn_consumer,
 };
-use crate::harness::lake::{assert_exactly_once, delta_log, lake_offsets, read_lake};
+use crate::harness::lake::{
+    assert_exactly_once, delta_log, lake_offsets, log_commits as commits, read_lake,
+};
 use crate::harness::{stderr, unique};
 
 #[test]
@@ -66,15 +68,4 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         written,
         log.files.len()
     );
-}
-
-/// Commits in the ticks table's log so far (0 before it exists).
-fn commits(lake: &std::path::Path) -> usize {
-    std::fs::read_dir(lake.join("ticks/_delta_log"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0)
 }

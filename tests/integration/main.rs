@@ -20,6 +20,7 @@ mod database;
 mod delta_log;
 mod delta_read;
 mod demo;
+mod faults_broker;
 mod fencing;
 mod fuzz;
 mod metrics;

@@ -147,6 +147,17 @@ pub fn lake_offsets(lake: &Path, topic: &str) -> HashMap<i32, i64> {
         .collect()
 }
 
+/// Commits in the ticks table's log so far (0 before it exists).
+pub fn log_commits(lake: &Path) -> usize {
+    std::fs::read_dir(lake.join("ticks/_delta_log"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Every row of `<lake>/ticks` that the Delta log holds, with partition values taken from
 /// the directory names.
 pub fn read_lake(lake: &Path) -> Vec<Row> {

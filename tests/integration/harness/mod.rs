@@ -1,9 +1,11 @@
 //! The shared test harness: paths of the repository, unique names, text of a process's output,
 //! a Tokio runtime; and below, the clean command builder ([`cmd`]), the Kafka fixtures
-//! ([`kafka`]), lake readers ([`lake`]), moto ([`moto`]) and golden results ([`golden`]).
+//! ([`kafka`]), a mock cluster to fail ([`faulty`]), lake readers ([`lake`]), moto ([`moto`]) and
+//! golden results ([`golden`]).
 
 pub mod cmd;
 pub mod delta;
+pub mod faulty;
 pub mod golden;
 pub mod kafka;
 pub mod lake;
