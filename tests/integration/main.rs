@@ -20,6 +20,8 @@ mod database;
 mod delta_log;
 mod delta_read;
 mod demo;
+mod faults_disk;
+mod faults_s3;
 mod fencing;
 mod fuzz;
 mod metrics;
