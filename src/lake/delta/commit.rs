@@ -86,7 +86,12 @@ impl TicksTable {
                 Ok(version) => return Ok(version),
                 Err(e) => e,
             };
-            match find_commit(&self.table, &self.name, base, &id).await {
+            let found = if may_have_landed(&error) {
+                find_commit(&self.table, &self.name, base, &id).await
+            } else {
+                Ok(None)
+            };
+            match found {
                 Ok(Some(version)) => {
                     tracing::warn!(
                         "{}: the commit's answer was lost ({}), but the log holds it as version \
@@ -258,6 +263,17 @@ fn has_commit_id(entry: &[u8], id: &str) -> bool {
                 == Some(id)
         })
     })
+}
+
+/// Whether a failed commit may be in the log all the same: not when deltalake ran out of
+/// attempts (each one met a version already taken, a definite "not written").
+pub(super) fn may_have_landed(e: &DeltaTableError) -> bool {
+    !matches!(
+        e,
+        DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(_)
+        }
+    )
 }
 
 /// Whether a failed commit may have failed for want of an answer (the store's request failed:

@@ -600,7 +600,9 @@ async fn commit(
             .with_actions(actions.clone())
             .build(Some(state), table.log_store(), operation.clone())
             .await;
-        if let Err(e) = &outcome {
+        if let Err(e) = &outcome
+            && super::commit::may_have_landed(e)
+        {
             match super::commit::find_commit(table, name, base, &id).await {
                 Ok(Some(version)) => {
                     tracing::warn!(

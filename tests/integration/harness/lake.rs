@@ -371,6 +371,17 @@ pub struct Tally {
     pub lost: i64,
 }
 
+impl Tally {
+    /// Asserts that the lake holds every event produced exactly once.
+    pub fn assert_every_event_once(&self) {
+        assert_eq!(
+            (self.total, self.distinct, self.duplicates, self.lost),
+            (self.produced, self.produced, 0, 0),
+            "{self:?}"
+        );
+    }
+}
+
 /// Counts `rows` against the offsets `0..size` of each partition in `sizes`.
 pub fn tally(rows: &[Row], sizes: &HashMap<i32, i64>) -> Tally {
     let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
