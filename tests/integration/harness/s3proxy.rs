@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP/1.1 proxy in front of moto (issue 16, "S3 faults"): it forwards every
 //! request and answers a configurable share of each kind of S3 request (PUT, conditional PUT,
 //! GET, HEAD, LIST, DELETE) with a 500 InternalError, a 503 SlowDown (S3's XML error bodies), a
-//! reset connection (before or after moto saw the request) or a slow answer; or, while it is
+//! reset connection (before or after moto saw the request), a connection closed after moto did
+//! the request, or a slow answer; or, while it is
 //! "down", every request with one fault. Plain tokio sockets, one request per connection
 //! (`Connection: close` both ways), so no pooled connection is ever half-used.
 
@@ -41,6 +42,9 @@ pub enum Fault {
     /// Forwarded (moto did it), then the connection is reset instead of the answer: the
     /// ambiguous case of a write that happened but was never confirmed.
     ResetAfter,
+    /// Forwarded (moto did it), then the connection is closed without an answer: the client
+    /// may take the request for unsent and send it again (a conditional PUT then meets 412).
+    CloseAfter,
     /// Forwarded, and answered after this many milliseconds.
     SlowMs(u64),
 }
@@ -440,6 +444,10 @@ async fn serve(client: TcpStream, upstream: u16, state: Arc<Mutex<State>>) -> Io
             forward(&request, upstream).await?;
             reset(client);
             return Ok(());
+        }
+        Some(Fault::CloseAfter) => {
+            forward(&request, upstream).await?;
+            return client.shutdown().await;
         }
         Some(Fault::SlowMs(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
