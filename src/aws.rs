@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::path::Path;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use tokio::sync::Mutex;
 
 /// Region used when the chain finds none (moto and most examples use it).
@@ -90,14 +90,54 @@ fn s3_endpoint(config: &SdkConfig) -> Option<String> {
         .or_else(|| config.endpoint_url().map(str::to_string))
 }
 
-/// An S3 object store for `bucket`, with the region, endpoint and credentials of `config`.
+/// How the S3 client of the lake retries a request that failed with a 5xx answer (500
+/// InternalError, 503 SlowDown), a 429 or a dropped connection: exponential back-off with jitter
+/// from `first_backoff` up to `max_backoff`, and no retry once `timeout` has passed since the
+/// request first went out. A request that still fails is the error of the command (naming the
+/// method and the object), so `timeout` bounds how long S3 may stay down. Defaults: `settings`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct S3Retry {
+    pub timeout: Duration,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+static S3_RETRY: std::sync::OnceLock<S3Retry> = std::sync::OnceLock::new();
+
+/// Sets the retry policy of every S3 store this process opens from now on (once, at start-up:
+/// a second call is ignored). Without it, stores use `S3Retry::default()`.
+pub fn set_s3_retry(retry: S3Retry) {
+    let _ = S3_RETRY.set(retry);
+}
+
+/// object_store's retry configuration for `retry`: the time bounds the retries (the count is
+/// as many as the first back-off fits in the time, never the limit).
+fn retry_config(retry: &S3Retry) -> RetryConfig {
+    let first = retry.first_backoff.as_millis().max(1);
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: retry.first_backoff,
+            max_backoff: retry.max_backoff,
+            base: 2.0,
+        },
+        max_retries: usize::try_from(retry.timeout.as_millis() / first)
+            .unwrap_or(usize::MAX)
+            .max(1),
+        retry_timeout: retry.timeout,
+    }
+}
+
+/// An S3 object store for `bucket`, with the region, endpoint and credentials of `config`, and
+/// the retry policy of [`set_s3_retry`].
 pub fn s3_store(config: &SdkConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>, AwsError> {
     let region = config
         .region()
         .map_or(DEFAULT_REGION.to_string(), ToString::to_string);
+    let retry = S3_RETRY.get().copied().unwrap_or_default();
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
-        .with_region(region);
+        .with_region(region)
+        .with_retry(retry_config(&retry));
     if let Some(endpoint) = s3_endpoint(config) {
         builder = builder
             .with_allow_http(endpoint.starts_with("http://"))
@@ -260,6 +300,24 @@ pub fn open_lake(url: &str, config: Option<&SdkConfig>) -> Result<LakeRoot, AwsE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_retry_time_bounds_the_s3_retries() {
+        let retry = S3Retry {
+            timeout: Duration::from_secs(2),
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        };
+        let config = retry_config(&retry);
+        assert_eq!(config.retry_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_retries, 20);
+        assert_eq!(config.backoff.init_backoff, Duration::from_millis(100));
+        let none = retry_config(&S3Retry {
+            timeout: Duration::ZERO,
+            ..retry
+        });
+        assert_eq!(none.max_retries, 1);
+    }
 
     #[test]
     fn s3_urls_split_and_join() {

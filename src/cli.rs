@@ -58,6 +58,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STOCKLAKE_LOG_FORMAT")]
     pub log_format: LogFormat,
 
+    /// How long a failing S3 request (5xx, SlowDown, dropped connection) is retried with
+    /// back-off before the command fails (default 2m; also `[lake] s3_retry_timeout`).
+    #[arg(long, global = true, hide = true, value_parser = humantime::parse_duration, env = "STOCKLAKE_S3_RETRY_TIMEOUT")]
+    pub s3_retry_timeout: Option<std::time::Duration>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -26,6 +26,7 @@ fn main() {
 
 fn run(cli: &Cli) -> Result<(), Error> {
     let settings = Settings::load(cli.config.as_deref())?;
+    stocklake::aws::set_s3_retry(settings.s3_retry(cli.s3_retry_timeout)?);
     let quiet = cli.quiet;
     match &cli.command {
         Command::Produce(args) => cmd::produce::run(&settings, args, quiet),
@@ -62,7 +63,11 @@ fn init_logging(verbose: u8, format: stocklake::cli::LogFormat) {
             "rdkafka::consumer::base_consumer=off,",
             // The Delta kernel logs each error it then returns, with a stack trace; the error
             // itself reaches the user once, through the command's error line.
-            "buoyant_kernel=off,buoyant_kernel_engine=off"
+            "buoyant_kernel=off,buoyant_kernel_engine=off,",
+            // deltalake's commit loop logs its retries and the error it then returns (a commit
+            // that failed on S3 printed the same S3 error three times); stocklake's own commit
+            // says what it does about a failed commit.
+            "deltalake_core::kernel::transaction=off"
         ),
         1 => "info",
         2 => "debug",

@@ -1,18 +1,18 @@
 //! How an error is told to a person: its message, then each cause in its chain that the text so
 //! far does not already say, joined by ": ". Every error of stocklake and of its dependencies goes
 //! through this, so a cause that a message embeds and also exposes as its `source()` (many
-//! libraries do both) is printed once.
+//! libraries do both) is printed once. An S3 error's XML body is told by its code and message.
 
 use std::error::Error;
 
 /// `error: cause: cause`, each cause once, without the stack traces some libraries append to
 /// their messages (the Delta kernel's errors carry one).
 pub fn chain(e: &(dyn Error + 'static)) -> String {
-    let mut text = without_backtrace(&e.to_string()).to_string();
+    let mut text = s3_error_body(without_backtrace(&e.to_string()));
     let mut next = e.source();
     while let Some(cause) = next {
-        let message = cause.to_string();
-        let said = without_backtrace(&message);
+        let message = s3_error_body(without_backtrace(&cause.to_string()));
+        let said = message.as_str();
         if !said.is_empty() && !text.contains(said) {
             text.push_str(": ");
             text.push_str(said);
@@ -20,6 +20,32 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
         next = cause.source();
     }
     text
+}
+
+/// `message` with the XML body of an S3 error answer (`<?xml …?>` and a newline, then
+/// `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>…</Error>`,
+/// as object_store quotes it) replaced by `SlowDown: Please reduce your request rate.`, so that
+/// the error stays one line.
+fn s3_error_body(message: &str) -> String {
+    let Some(start) = message.find("<?xml").or_else(|| message.find("<Error>")) else {
+        return message.to_string();
+    };
+    let end = message[start..]
+        .find("</Error>")
+        .map_or(message.len(), |i| start + i + "</Error>".len());
+    let element = |name: &str| {
+        let body = &message[start..end];
+        let open = format!("<{name}>");
+        let from = body.find(&open)? + open.len();
+        let to = body[from..].find(&format!("</{name}>"))? + from;
+        Some(body[from..to].to_string())
+    };
+    let said = match (element("Code"), element("Message")) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code,
+        _ => return message.to_string(),
+    };
+    format!("{}{said}{}", &message[..start], &message[end..])
 }
 
 /// `message` up to a stack trace that follows it (a line `0: …`, then `1: …`, each frame
@@ -61,6 +87,20 @@ mod tests {
         assert_eq!(without_backtrace(traced), "Json error: unexpected 'g'");
         assert_eq!(without_backtrace("0: not a trace"), "0: not a trace");
         assert_eq!(without_backtrace("a\nb"), "a\nb");
+    }
+
+    #[test]
+    fn an_s3_error_body_is_its_code_and_message() {
+        let quoted = "Error performing PUT http://h/b/k in 2s - Server returned non-2xx status \
+                      code: 503 Service Unavailable: <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                      <Error><Code>SlowDown</Code><Message>Please reduce your request rate.\
+                      </Message><Resource>/b/k</Resource></Error>";
+        assert_eq!(
+            s3_error_body(quoted),
+            "Error performing PUT http://h/b/k in 2s - Server returned non-2xx status code: 503 \
+             Service Unavailable: SlowDown: Please reduce your request rate."
+        );
+        assert_eq!(s3_error_body("no <xml> here"), "no <xml> here");
     }
 
     #[test]

@@ -201,6 +201,10 @@ pub async fn sync(
         bytes: todo.iter().map(|(_, e, _)| e.size).sum(),
     });
 
+    // The folder is a mirror from here on: a run that fails on its first download (S3 down)
+    // leaves a `.stocklake-part` file behind, and the rerun must not take the folder for a
+    // foreign one.
+    save_manifest(&manifest, &manifest_path).await?;
     let mut since_save = 0;
     for (rel, entry, location) in todo {
         if stop.load(Ordering::SeqCst) {
@@ -208,7 +212,12 @@ pub async fn sync(
             break;
         }
         let target = dest.join(rel);
-        download(&*store, location, &target, source_url).await?;
+        if let Err(e) = download(&*store, location, &target, source_url).await {
+            // What was copied stays known, so the rerun copies only the rest; the download's
+            // error is the one to report either way.
+            let _ = save_manifest(&manifest, &manifest_path).await;
+            return Err(e);
+        }
         manifest.objects.insert(rel.clone(), entry.clone());
         report.copied += 1;
         report.copied_bytes += entry.size;

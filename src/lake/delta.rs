@@ -6,15 +6,12 @@
 //! The files themselves are written by the caller (the writer profile of `writer.rs`, Hive-style
 //! directories of `layout.rs`); this module only records them in `_delta_log/`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use deltalake::kernel::StructField;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-use deltalake::kernel::transaction::{
-    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
-};
-use deltalake::kernel::{Action, Add, StructField, Transaction};
-use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
@@ -424,110 +421,6 @@ impl TicksTable {
             .await
             .map_err(delta_err(&self.name))
     }
-
-    /// Records one flush as ONE commit: an `add` per file and a `txn` per Kafka partition,
-    /// against the version this handle holds. Commits of other writers made since then are
-    /// accepted unless one of them has a `txn` of one of `txns`' app ids: then nothing is
-    /// committed and the error is [`LakeError::TakenOver`]. Returns the new version, which this
-    /// handle then holds.
-    pub async fn commit(&mut self, files: &[DataFile], txns: &[AppTxn]) -> Result<u64, LakeError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let actions = files
-            .iter()
-            .map(|f| {
-                Action::Add(Add {
-                    path: f.path.clone(),
-                    partition_values: f
-                        .partition_values
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Some(v.clone())))
-                        .collect::<HashMap<_, _>>(),
-                    size: f.size as i64,
-                    modification_time: now,
-                    data_change: true,
-                    stats: Some(
-                        f.stats
-                            .clone()
-                            .unwrap_or_else(|| format!("{{\"numRecords\":{}}}", f.rows)),
-                    ),
-                    ..Default::default()
-                })
-            })
-            .collect();
-        let properties = CommitProperties::default()
-            .with_application_transactions(
-                txns.iter()
-                    .map(|t| Transaction::new_with_last_update(&t.app_id, t.version, Some(now)))
-                    .collect(),
-            )
-            .with_metadata([("stocklakeWriter".to_string(), writer_id().into())])
-            .with_max_retries(COMMIT_RETRIES)
-            .with_create_checkpoint(true)
-            .with_cleanup_expired_logs(Some(false));
-        let operation = DeltaOperation::StreamingUpdate {
-            output_mode: OutputMode::Append,
-            query_id: "stocklake".into(),
-            epoch_id: now,
-        };
-        let base = self.version();
-        self.check_present(base).await?;
-        let state = self.state()?;
-        let outcome = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(state), self.table.log_store(), operation)
-            .await;
-        match outcome {
-            Ok(done) => {
-                self.table.state = Some(done.snapshot());
-                Ok(done.version())
-            }
-            Err(DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
-            }) => Err(LakeError::TakenOver {
-                table: self.name.clone(),
-                app_ids: txns
-                    .iter()
-                    .map(|t| t.app_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                version: base,
-            }),
-            // The table may have gone between the check and the commit: say so if it did.
-            Err(e) => Err(match self.check_present(base).await {
-                Err(gone @ LakeError::TableGone { .. }) => gone,
-                _ => delta_err(&self.name)(e),
-            }),
-        }
-    }
-}
-
-impl TicksTable {
-    /// Refuses to commit into a table that was deleted or replaced since this handle loaded it:
-    /// the log entry of the version this handle holds must still be there (or, after log
-    /// clean-up, a checkpoint). Without this, a commit would write a lone log entry into an
-    /// empty folder and readers would find no table.
-    async fn check_present(&self, base: u64) -> Result<(), LakeError> {
-        use object_store::ObjectStoreExt as _;
-        let store = self.table.object_store();
-        let entry = object_store::path::Path::from(format!("_delta_log/{base:020}.json"));
-        let checkpoint = object_store::path::Path::from("_delta_log/_last_checkpoint");
-        for path in [entry, checkpoint] {
-            match store.head(&path).await {
-                Ok(_) => return Ok(()),
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(source) => {
-                    return Err(LakeError::Store {
-                        key: format!("{}{path}", self.name),
-                        source,
-                    });
-                }
-            }
-        }
-        Err(LakeError::TableGone {
-            table: self.name.clone(),
-            version: base,
-        })
-    }
 }
 
 /// The Delta table as a DataFusion table provider, at the version `table` holds.
@@ -541,6 +434,8 @@ pub async fn provider(
         .map_err(|e| delta_err(table.name())(e.into()))
 }
 
+/// Committing a flush, and resolving a commit whose answer was lost: `delta/commit.rs`.
+mod commit;
 mod inspect;
 pub use inspect::{TableDescription, describe_table};
 /// Compaction and vacuum (`stocklake compact`): `delta/compact.rs`.

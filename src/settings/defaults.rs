@@ -74,6 +74,13 @@ pub const REL_TOL: f64 = 1e-9;
 /// Absolute float tolerance: values this close to zero (a return of 0 computed as 1e-17) agree.
 pub const ABS_TOL: f64 = 1e-12;
 
+/// S3 requests that fail with a 5xx, a 429 or a dropped connection are retried with
+/// exponential back-off (from 100 ms, at most 5 s apart) until this long after they first went
+/// out; then the command fails with the request's error. Bounds how long S3 may stay down.
+pub const S3_RETRY_TIMEOUT_DURATION: Duration = Duration::from_secs(120);
+pub const S3_FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub const S3_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// The synthetic generator.
 pub const SYNTHETIC_SYMBOLS: usize = 5;
 pub const SYNTHETIC_ROWS: u64 = 10_000;
@@ -84,6 +91,16 @@ pub const SYNTHETIC_START: &str = "2020-01-02";
 pub const SORT_RUN_ROWS: usize = 250_000;
 /// produce: most files (or sorted runs) read at once; more are merged in groups first.
 pub const MAX_OPEN_FILES: usize = 200;
+
+impl Default for crate::aws::S3Retry {
+    fn default() -> Self {
+        crate::aws::S3Retry {
+            timeout: S3_RETRY_TIMEOUT_DURATION,
+            first_backoff: S3_FIRST_BACKOFF,
+            max_backoff: S3_MAX_BACKOFF,
+        }
+    }
+}
 
 impl Default for KafkaSettings {
     fn default() -> Self {

@@ -12,6 +12,7 @@
 //! "security.protocol" = "SASL_SSL"
 //! [lake]
 //! url = "s3://my-bucket/stocklake"
+//! s3_retry_timeout = "2m"        # how long S3 requests are retried (5xx, dropped connections)
 //! [athena]
 //! workgroup = "primary"
 //! database = "stocklake"
@@ -66,6 +67,8 @@ pub struct KafkaSection {
 pub struct LakeSection {
     /// Local folder, `file://` or `s3://` URL of the lake root.
     pub url: Option<String>,
+    /// How long a failing S3 request is retried (humantime, e.g. `90s`, `2m`).
+    pub s3_retry_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,6 +143,25 @@ impl Settings {
     /// The lake root URL.
     pub fn lake_url(&self, flag: Option<&String>) -> String {
         pick(flag, self.lake.url.as_ref(), defaults::LAKE)
+    }
+
+    /// The S3 retry policy: `--s3-retry-timeout` (or `STOCKLAKE_S3_RETRY_TIMEOUT`), else the
+    /// file's `[lake] s3_retry_timeout`, else the default.
+    pub fn s3_retry(
+        &self,
+        flag: Option<std::time::Duration>,
+    ) -> Result<crate::aws::S3Retry, SettingsError> {
+        let timeout = match (flag, &self.lake.s3_retry_timeout) {
+            (Some(d), _) => d,
+            (None, Some(text)) => humantime::parse_duration(text).map_err(|e| {
+                SettingsError::Invalid(format!("[lake] s3_retry_timeout = {text:?}: {e}"))
+            })?,
+            (None, None) => defaults::S3_RETRY_TIMEOUT_DURATION,
+        };
+        Ok(crate::aws::S3Retry {
+            timeout,
+            ..crate::aws::S3Retry::default()
+        })
     }
 
     /// The Glue (and Athena) database.
@@ -305,6 +327,23 @@ mod tests {
                 .unwrap_err()
                 .contains("brokerz")
         );
+    }
+
+    #[test]
+    fn the_s3_retry_time_comes_from_the_flag_then_the_file() {
+        use std::time::Duration;
+        let file = Settings::parse("[lake]\ns3_retry_timeout = \"90s\"\n").unwrap();
+        assert_eq!(
+            file.s3_retry(None).unwrap().timeout,
+            Duration::from_secs(90)
+        );
+        let flag = Some(Duration::from_secs(3));
+        assert_eq!(file.s3_retry(flag).unwrap().timeout, Duration::from_secs(3));
+        let default = Settings::default().s3_retry(None).unwrap();
+        assert_eq!(default, crate::aws::S3Retry::default());
+        assert_eq!(default.timeout, defaults::S3_RETRY_TIMEOUT_DURATION);
+        let bad = Settings::parse("[lake]\ns3_retry_timeout = \"soon\"\n").unwrap();
+        assert!(bad.s3_retry(None).is_err());
     }
 
     #[test]

@@ -1,13 +1,10 @@
 //! `stocklake consume` into S3 on a moto server (the Delta log committed with conditional PUTs),
 //! read back through the log; and the clear error for a missing bucket.
 
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
-
 use crate::harness::kafka::{broker_with_topic, idle_consumer, partition_sizes, produce_file};
-use crate::harness::lake::{Row, assert_exactly_once, assert_same_ticks, read_parquet, replay};
-use crate::harness::moto::Moto;
-use crate::harness::{cmd, rt, sample_csv, sample_ticks, stderr, stdout, unique};
+use crate::harness::lake::{assert_exactly_once, assert_same_ticks};
+use crate::harness::moto::{Moto, S3Lake};
+use crate::harness::{cmd, sample_csv, sample_ticks, stderr, stdout, unique};
 
 fn consume_s3(
     moto: &Moto,
@@ -70,30 +67,7 @@ fn the_sample_file_lands_in_s3_once_through_the_delta_log() {
     );
 
     // Replay the Delta log from S3 and read every active file back through S3.
-    let rt = rt();
-    let (rows, keys, txns) = rt.block_on(async {
-        let config = moto.sdk_config().await;
-        let store = stocklake::aws::s3_store(&config, "market-lake").unwrap();
-        let log = object_store::path::Path::from("stocklake/ticks/_delta_log");
-        let entries: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap();
-        let mut commits = Vec::new();
-        for o in entries {
-            let bytes = store.get(&o.location).await.unwrap().bytes().await.unwrap();
-            let name = o.location.filename().unwrap().to_string();
-            commits.push((name, String::from_utf8_lossy(&bytes).into_owned()));
-        }
-        let (paths, txns, _) = replay(commits);
-        let mut rows: Vec<Row> = Vec::new();
-        let mut keys = Vec::new();
-        for rel in paths {
-            let key = format!("stocklake/ticks/{rel}");
-            let location = object_store::path::Path::parse(&key).unwrap();
-            let bytes = store.get(&location).await.unwrap().bytes().await.unwrap();
-            rows.extend(read_parquet(bytes, &rel, std::path::Path::new(&key)));
-            keys.push(key);
-        }
-        (rows, keys, txns)
-    });
+    let S3Lake { rows, keys, txns } = moto.read_lake("market-lake", "stocklake");
     assert_eq!(keys.len(), 5, "{keys:?}");
     assert!(
         keys[0].starts_with("stocklake/ticks/symbol=AAPL/part-"),

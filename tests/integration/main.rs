@@ -21,6 +21,8 @@ mod delta_log;
 mod delta_read;
 mod demo;
 mod faults_broker;
+mod faults_disk;
+mod faults_s3;
 mod fencing;
 mod fuzz;
 mod metrics;

@@ -546,19 +546,39 @@ async fn compact_version(table: &DeltaTable, name: &str) -> Result<Option<i64>, 
         .map_err(delta_err(name))
 }
 
+/// A compaction commit that failed: its error, and whether its files may be deleted (not when
+/// the commit may have landed: the log would name files that are gone).
+#[derive(Debug)]
+struct CommitFailed {
+    error: LakeError,
+    discard: bool,
+}
+
+impl From<LakeError> for CommitFailed {
+    fn from(error: LakeError) -> Self {
+        CommitFailed {
+            error,
+            discard: true,
+        }
+    }
+}
+
 /// Commits rewritten bins as one commit with the `txn` of [`COMPACT_APP_ID`], against the
 /// version `table` holds (the plan's, or this compactor's last commit). On a busy table whose
 /// consumers keep committing first, the handle is moved to the latest version and the commit
-/// tried again, as long as no other compaction committed meanwhile. `with_txn` is false only in
-/// the test that shows why the `txn` is there.
+/// tried again, as long as no other compaction committed meanwhile. A commit that failed or
+/// was refused is first looked for in the log by its id: S3 may have written it and lost the
+/// answer (then a retry meets it as "another" compaction). `with_txn` is false only in the test
+/// that shows why the `txn` is there.
 async fn commit(
     table: &mut DeltaTable,
     name: &str,
     done: &[Rewritten],
     target_size: u64,
     with_txn: bool,
-) -> Result<Outcome, LakeError> {
+) -> Result<Outcome, CommitFailed> {
     let expected = compact_version(table, name).await?;
+    let id = super::commit::commit_id();
     let mut actions = Vec::new();
     for r in done {
         actions.extend(r.removes.iter().cloned().map(Action::Remove));
@@ -573,7 +593,10 @@ async fn commit(
             return Ok(Outcome::Refused);
         }
         let mut properties = CommitProperties::default()
-            .with_metadata([("stocklakeWriter".to_string(), super::writer_id().into())])
+            .with_metadata([
+                ("stocklakeWriter".to_string(), super::writer_id().into()),
+                (super::commit::COMMIT_ID_KEY.to_string(), id.clone().into()),
+            ])
             .with_max_retries(COMMIT_RETRIES)
             .with_create_checkpoint(true)
             .with_cleanup_expired_logs(Some(false));
@@ -585,11 +608,45 @@ async fn commit(
                     Some(chrono::Utc::now().timestamp_millis()),
                 )]);
         }
+        let base = table.version().unwrap_or_default();
         let state = table.snapshot().map_err(delta_err(name))?;
         let outcome = CommitBuilder::from(properties)
             .with_actions(actions.clone())
             .build(Some(state), table.log_store(), operation.clone())
             .await;
+        if let Err(e) = &outcome
+            && super::commit::may_have_landed(e)
+        {
+            match super::commit::find_commit(table, name, base, &id).await {
+                Ok(Some(version)) => {
+                    tracing::warn!(
+                        "{name}: the compaction commit's answer was lost ({}), but the log \
+                         holds it as version {version}",
+                        crate::report::chain(e)
+                    );
+                    table
+                        .update_incremental(Some(version))
+                        .await
+                        .map_err(delta_err(name))?;
+                    return Ok(Outcome::Committed(version));
+                }
+                Ok(None) => {}
+                Err(search) => {
+                    tracing::info!(
+                        "{name}: cannot tell whether the failed compaction commit landed: {}",
+                        crate::report::chain(&search)
+                    );
+                    let error = match outcome {
+                        Err(e) => delta_err(name)(e),
+                        Ok(_) => search,
+                    };
+                    return Err(CommitFailed {
+                        error,
+                        discard: false,
+                    });
+                }
+            }
+        }
         match outcome {
             Ok(done) => {
                 table.state = Some(done.snapshot());
@@ -609,16 +666,16 @@ async fn commit(
                     .await
                     .map_err(delta_err(name))?;
             }
-            Err(e) => return Err(delta_err(name)(e)),
+            Err(e) => return Err(delta_err(name)(e).into()),
         }
     }
-    Err(LakeError::Data {
+    Err(CommitFailed::from(LakeError::Data {
         location: name.to_string(),
         message: format!(
             "other writers kept committing first ({} attempts); the compaction was not committed",
             COMMIT_ROUNDS * COMMIT_RETRIES
         ),
-    })
+    }))
 }
 
 /// Compacts the Delta table at `url`, then (unless `opts.vacuum` is off) vacuums it and deletes
@@ -807,9 +864,11 @@ async fn run_plan(
                     discard(lake, &pending).await;
                     return Ok(Outcome::Refused);
                 }
-                Err(e) => {
-                    discard(lake, &pending).await;
-                    return Err(e);
+                Err(failed) => {
+                    if failed.discard {
+                        discard(lake, &pending).await;
+                    }
+                    return Err(failed.error);
                 }
             }
         }

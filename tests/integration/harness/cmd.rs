@@ -106,6 +106,31 @@ impl Cmd {
         self
     }
 
+    /// Runs with every file the program writes limited to `bytes` (`RLIMIT_FSIZE`, soft and
+    /// hard, in the child only) and `SIGXFSZ` ignored, so that a write past the limit fails with
+    /// `EFBIG` ("File too large") as a write on a full disk fails, instead of killing the
+    /// program. Needs no privilege, unlike mounting a small file system.
+    pub fn file_size_limit(mut self, bytes: u64) -> Cmd {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: bytes as libc::rlim_t,
+        };
+        // SAFETY: between fork and exec the closure only calls setrlimit and signal, which are
+        // async-signal-safe, and allocates nothing.
+        unsafe {
+            self.command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // An ignored signal stays ignored across exec.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        self
+    }
+
     pub fn stdin(mut self, cfg: impl Into<Stdio>) -> Cmd {
         self.command.stdin(cfg);
         self

@@ -367,3 +367,56 @@ pub fn assert_exactly_once(rows: &[Row], sizes: &HashMap<i32, i64>) {
         "rows in the lake vs events in the topic"
     );
 }
+
+/// What a fault test found in a lake, for its assertions and its line in the faults table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Events in the topic (up to `sizes`).
+    pub produced: i64,
+    /// Rows in the lake, and distinct (partition, offset) among them.
+    pub total: i64,
+    pub distinct: i64,
+    /// Rows beyond the first of their (partition, offset).
+    pub duplicates: i64,
+    /// Offsets of `sizes` that no row holds.
+    pub lost: i64,
+}
+
+impl Tally {
+    /// Asserts that the lake holds every event produced exactly once.
+    pub fn assert_every_event_once(&self) {
+        assert_eq!(
+            (self.total, self.distinct, self.duplicates, self.lost),
+            (self.produced, self.produced, 0, 0),
+            "{self:?}"
+        );
+    }
+}
+
+/// Counts `rows` against the offsets `0..size` of each partition in `sizes`.
+pub fn tally(rows: &[Row], sizes: &HashMap<i32, i64>) -> Tally {
+    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
+    for r in rows {
+        *seen.entry((r.partition, r.offset)).or_default() += 1;
+    }
+    let lost = sizes
+        .iter()
+        .map(|(p, n)| (0..*n).filter(|o| !seen.contains_key(&(*p, *o))).count() as i64)
+        .sum();
+    Tally {
+        produced: sizes.values().sum(),
+        total: rows.len() as i64,
+        distinct: seen.len() as i64,
+        duplicates: seen.values().map(|n| n - 1).sum(),
+        lost,
+    }
+}
+
+/// Prints `tally` as a row of the faults table (`| fault | what happened | produced | in lake
+/// | duplicates | lost |`) on the test's output.
+pub fn print_tally(fault: &str, happened: &str, t: &Tally) {
+    println!(
+        "| {fault} | {happened} | {} | {} ({} distinct) | {} | {} |",
+        t.produced, t.total, t.distinct, t.duplicates, t.lost
+    );
+}

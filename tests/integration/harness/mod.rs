@@ -10,6 +10,7 @@ pub mod golden;
 pub mod kafka;
 pub mod lake;
 pub mod moto;
+pub mod s3proxy;
 pub mod snapshot;
 
 use std::path::PathBuf;

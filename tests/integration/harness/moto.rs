@@ -137,6 +137,53 @@ impl Moto {
     }
 }
 
+/// An S3 lake read back through its Delta log, replayed here (see [`super::lake::replay`]).
+pub struct S3Lake {
+    /// Every row of the active files.
+    pub rows: Vec<super::lake::Row>,
+    /// The active files' keys, sorted.
+    pub keys: Vec<String>,
+    /// The `txn` versions by application id.
+    pub txns: std::collections::HashMap<String, i64>,
+}
+
+impl Moto {
+    /// Reads the ticks table of the lake at `s3://bucket/prefix` straight from this server.
+    pub fn read_lake(&self, bucket: &str, prefix: &str) -> S3Lake {
+        use futures::TryStreamExt;
+        use object_store::ObjectStoreExt;
+        super::rt().block_on(async {
+            let config = self.sdk_config().await;
+            let store = stocklake::aws::s3_store(&config, bucket).expect("an S3 store");
+            let log = object_store::path::Path::from(format!("{prefix}/ticks/_delta_log"));
+            let entries: Vec<_> = store.list(Some(&log)).try_collect().await.expect("list");
+            let mut commits = Vec::new();
+            for o in entries {
+                let bytes = store.get(&o.location).await.expect("get").bytes().await;
+                let name = o.location.filename().unwrap_or_default().to_string();
+                commits.push((name, String::from_utf8_lossy(&bytes.expect("read")).into()));
+            }
+            let (paths, txns, _) = super::lake::replay(commits);
+            let mut lake = S3Lake {
+                rows: Vec::new(),
+                keys: Vec::new(),
+                txns,
+            };
+            for rel in paths {
+                let key = format!("{prefix}/ticks/{rel}");
+                let location = object_store::path::Path::parse(&key).expect("a key");
+                let bytes = store.get(&location).await.expect("get").bytes().await;
+                let file = std::path::Path::new(&key);
+                let rows = super::lake::read_parquet(bytes.expect("read"), &rel, file);
+                lake.rows.extend(rows);
+                lake.keys.push(key);
+            }
+            lake.keys.sort();
+            lake
+        })
+    }
+}
+
 /// Athena's `ColumnInfo` of a column, as the moto API takes it.
 pub fn athena_column(
     name: impl Into<Value>,
