@@ -57,11 +57,11 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         sql = first_statement(path.read_text())
-        warm = con.execute(sql).fetch_arrow_table()
+        warm = con.execute(sql).to_arrow_table()
         times = []
         for _ in range(max(args.runs, 1)):
             start = time.perf_counter()
-            con.execute(sql).fetch_arrow_table()
+            con.execute(sql).to_arrow_table()
             times.append((time.perf_counter() - start) * 1000.0)
         results[name] = {"rows": warm.num_rows, "ms": times}
 

@@ -33,6 +33,9 @@ pub fn run(args: &BenchQueryArgs) -> Result<(), Error> {
 }
 
 fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error> {
+    if !args.no_duckdb {
+        duckdb_python(args)?;
+    }
     if lake.join("ticks/_delta_log").is_dir() {
         println!("synthetic lake: reusing {}", lake.display());
     } else {
@@ -139,13 +142,8 @@ struct DuckQuery {
     ms: Vec<f64>,
 }
 
-/// Runs scripts/bench_duckdb.py on the lake's current files with the saved queries' exact text.
-fn duckdb_times(
-    args: &BenchQueryArgs,
-    lake: &Path,
-    scratch: &Path,
-    threads: usize,
-) -> Result<DuckTimes, Error> {
+/// The venv's Python and the DuckDB script, or an error saying how to get them.
+fn duckdb_python(args: &BenchQueryArgs) -> Result<(PathBuf, &'static Path), Error> {
     let python = args.venv.join("bin/python");
     if !python.is_file() {
         return Err(Error::Bench(format!(
@@ -160,6 +158,17 @@ fn duckdb_times(
                 .into(),
         ));
     }
+    Ok((python, script))
+}
+
+/// Runs scripts/bench_duckdb.py on the lake's current files with the saved queries' exact text.
+fn duckdb_times(
+    args: &BenchQueryArgs,
+    lake: &Path,
+    scratch: &Path,
+    threads: usize,
+) -> Result<DuckTimes, Error> {
+    let (python, script) = duckdb_python(args)?;
     let dir = scratch.join("queries");
     std::fs::create_dir_all(&dir).map_err(Error::io("writing the saved queries for DuckDB"))?;
     for q in queries::builtin() {

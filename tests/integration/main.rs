@@ -6,6 +6,7 @@ mod layers;
 
 mod athena;
 mod audit;
+mod bench;
 mod catalog;
 mod compact;
 mod compare;

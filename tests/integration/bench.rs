@@ -1,0 +1,97 @@
+//! `bench query` end to end on a small synthetic lake: every saved query timed on the local
+//! engine and with DuckDB (the venv's Python, scripts/bench_duckdb.py) on the same files, each
+//! ratio and their geometric mean printed. DuckDB is an independent reader here: the bench fails
+//! when a query's result has a different number of rows on the two engines.
+
+use crate::harness::cmd::{cmd, venv};
+use crate::harness::repo;
+
+#[test]
+fn bench_query_times_every_saved_query_on_both_engines_with_the_same_row_counts() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = cmd(&[
+        "bench",
+        "query",
+        "--rows",
+        "20000",
+        "--symbols",
+        "20",
+        "--runs",
+        "1",
+    ])
+    .arg("--lake")
+    .arg(lake.path().join("synthetic"))
+    .arg("--venv")
+    .arg(venv())
+    .args(["--threads", "2"])
+    .current_dir(repo())
+    .output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("query") || !l.contains("local/duckdb"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("geometric mean"))
+        .collect();
+    let names: Vec<&str> = table
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let saved: Vec<String> = stocklake::engine::queries::builtin()
+        .iter()
+        .map(|q| q.name.clone())
+        .collect();
+    assert_eq!(names, saved, "one line a saved query:\n{stdout}");
+    for line in &table {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let rows: u64 = cols[1].parse().unwrap();
+        assert!(rows > 0, "{line}");
+        let local: f64 = cols[2].parse().unwrap();
+        let duck: f64 = cols[3].parse().unwrap();
+        let ratio: f64 = cols[4].trim_end_matches('x').parse().unwrap();
+        assert!(local > 0.0 && duck > 0.0, "{line}");
+        assert!(
+            (ratio - local / duck).abs() <= 0.01 + ratio * 0.01,
+            "the ratio is local / DuckDB: {line}"
+        );
+    }
+    let mean = stdout
+        .lines()
+        .find(|l| l.starts_with("geometric mean of local/duckdb: "))
+        .unwrap_or_else(|| panic!("no geometric mean:\n{stdout}"));
+    assert!(mean.contains("over 8 queries"), "{mean}");
+    assert!(
+        stdout.contains("DuckDB 2.0.0 (2 threads, 20 files)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_query_names_the_missing_venv() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = cmd(&[
+        "bench",
+        "query",
+        "--rows",
+        "200",
+        "--symbols",
+        "2",
+        "--runs",
+        "1",
+    ])
+    .arg("--lake")
+    .arg(lake.path().join("synthetic"))
+    .arg("--venv")
+    .arg(lake.path().join("no-venv"))
+    .current_dir(repo())
+    .output();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-venv/bin/python is missing: run `bash scripts/python-env.sh`"),
+        "{stderr}"
+    );
+}
