@@ -22,6 +22,7 @@ mod delta_read;
 mod demo;
 mod fencing;
 mod fuzz;
+mod hostile;
 mod metrics;
 mod notebooks;
 mod pinned;
