@@ -184,7 +184,7 @@ fn a_damaged_checkpoint_is_named_and_the_table_reads_again_without_it() {
             "random bytes" => std::fs::write(
                 &checkpoint,
                 (0..len)
-                    .map(|i| (i * 2_654_435_761 >> 13) as u8)
+                    .map(|i| ((i * 2_654_435_761) >> 13) as u8)
                     .collect::<Vec<u8>>(),
             )
             .unwrap(),

@@ -256,8 +256,14 @@ fn cases() -> Vec<Hostile> {
     ]
 }
 
-/// Delivery reports by message index: (partition, offset) or the error.
-struct Reports(Mutex<HashMap<usize, Result<(i32, i64), String>>>);
+/// Where a message landed: (partition, offset), or the delivery error.
+type Delivered = Result<(i32, i64), String>;
+
+/// A message to send: (partition, key, value); None is a null key or payload.
+type Raw<'a> = (i32, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Delivery reports by message index.
+struct Reports(Mutex<HashMap<usize, Delivered>>);
 
 impl ClientContext for Reports {}
 
@@ -275,11 +281,7 @@ impl ProducerContext for Reports {
 
 /// Sends each (partition, key, value) with a plain librdkafka producer (no compression, a
 /// 20 MB message limit); returns each message's (partition, offset).
-fn send_raw(
-    bootstrap: &str,
-    topic: &str,
-    messages: &[(i32, Option<&[u8]>, Option<&[u8]>)],
-) -> Vec<(i32, i64)> {
+fn send_raw(bootstrap: &str, topic: &str, messages: &[Raw<'_>]) -> Vec<(i32, i64)> {
     let producer: BaseProducer<Reports> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("message.max.bytes", "20000000")
@@ -330,7 +332,7 @@ fn hostile_events_are_quarantined_or_accepted_as_documented() {
             (t, v)
         })
         .collect();
-    let mut messages: Vec<(i32, Option<&[u8]>, Option<&[u8]>)> = Vec::new();
+    let mut messages: Vec<Raw<'_>> = Vec::new();
     let mut of_message: Vec<Option<usize>> = Vec::new();
     let mut goods_iter = goods.iter();
     for (c, h) in cases.iter().enumerate() {
