@@ -39,17 +39,34 @@ fn a_data_file(lake: &Path) -> PathBuf {
         .expect("a data file")
 }
 
-#[test]
-fn a_truncated_data_file_is_named() {
-    let dir = sample_lake();
-    let file = a_data_file(dir.path());
-    let name = file.file_name().unwrap().to_string_lossy().to_string();
+/// Cuts a data file of the lake to 100 bytes; returns its file name.
+fn truncate_a_data_file(lake: &Path) -> String {
+    let file = a_data_file(lake);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&file)
         .unwrap()
         .set_len(100)
         .unwrap();
+    file.file_name().unwrap().to_string_lossy().to_string()
+}
+
+/// Overwrites the ticks table's newest log entry with broken JSON.
+fn damage_the_last_log_entry(lake: &Path) {
+    let log = lake.join("ticks/_delta_log");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    std::fs::write(entries.last().unwrap(), "{\"add\": garbage\n").unwrap();
+}
+
+#[test]
+fn a_truncated_data_file_is_named() {
+    let dir = sample_lake();
+    let name = truncate_a_data_file(dir.path());
     let (code, _, err) = run(dir.path(), &["sql", "-c", "SELECT sum(volume) FROM ticks"]);
     assert_eq!(code, Some(1), "{err}");
     one_clean_error("sql", &err);
@@ -66,14 +83,7 @@ fn a_truncated_data_file_is_named() {
 #[test]
 fn a_damaged_log_entry_is_one_error_naming_the_table() {
     let dir = sample_lake();
-    let log = dir.path().join("ticks/_delta_log");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&log)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    entries.sort();
-    std::fs::write(entries.last().unwrap(), "{\"add\": garbage\n").unwrap();
+    damage_the_last_log_entry(dir.path());
     for args in [
         &["sql", "-c", "SELECT count(*) FROM ticks"][..],
         &["audit"],
@@ -253,23 +263,9 @@ fn sync_mirrors_corrupt_pieces_and_the_mirror_names_them() {
     let moto = Moto::start();
     moto.create_bucket("corrupt");
     let truncated = sample_lake();
-    let file = a_data_file(truncated.path());
-    let name = file.file_name().unwrap().to_string_lossy().to_string();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
+    let name = truncate_a_data_file(truncated.path());
     let damaged = sample_lake();
-    let log = damaged.path().join("ticks/_delta_log");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&log)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    entries.sort();
-    std::fs::write(entries.last().unwrap(), "{\"add\": garbage\n").unwrap();
+    damage_the_last_log_entry(damaged.path());
     rt().block_on(async {
         let config = moto.sdk_config().await;
         upload_dir(&config, "corrupt", "truncated", truncated.path()).await;
