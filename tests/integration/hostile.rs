@@ -359,7 +359,7 @@ fn hostile_events_are_quarantined_or_accepted_as_documented() {
     eprintln!("consumed in {:.1?}", started.elapsed());
 
     let mut want_ticks: Vec<Tick> = goods.iter().map(|(t, _)| t.clone()).collect();
-    let mut want_rejects: HashMap<(i32, i64), (&str, &'static str, &Hostile)> = HashMap::new();
+    let mut want_rejects: WantRejects<'_> = HashMap::new();
     for (m, c) in of_message.iter().enumerate() {
         if let Some(c) = c {
             match &cases[*c].want {
@@ -439,10 +439,18 @@ fn hostile_events_are_quarantined_or_accepted_as_documented() {
         stderr(&audit)
     );
 
+    read_with_python(dir.path(), &want_ticks, &want_rejects);
+}
+
+/// Where each expected reject is: (what, the reason's text, the message).
+type WantRejects<'a> = HashMap<(i32, i64), (&'a str, &'static str, &'a Hostile)>;
+
+/// pyarrow and deltalake read both tables of `lake` alike, with the expected rows.
+fn read_with_python(lake: &std::path::Path, want_ticks: &[Tick], want_rejects: &WantRejects<'_>) {
     // pyarrow and deltalake read both tables alike.
     let check = python(&[
         repo().join("tests/py/read_lake_tables.py"),
-        dir.path().to_path_buf(),
+        lake.to_path_buf(),
     ])
     .output();
     assert!(check.status.success(), "{}", stderr(&check));
