@@ -575,6 +575,31 @@ pub enum BenchWhat {
     /// Peak memory and events/s of `stocklake produce` replaying a large synthetic CSV file
     /// into the embedded broker (the target: at most 256 MiB for 10M rows).
     ProduceMemory(BenchProduceMemoryArgs),
+    /// A long stream (50M synthetic events by default) through the embedded broker into
+    /// `stocklake consume` (its own process) writing a temporary local lake: the consumer's
+    /// memory (current and peak RSS) and rate at 10 %, 50 % and 100 % of the events, and an
+    /// audit that the lake holds every event once.
+    Soak(BenchSoakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSoakArgs {
+    /// Events to stream.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub events: u64,
+    /// Symbols (one partition directory each).
+    #[arg(long, default_value_t = 500)]
+    pub symbols: usize,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 48)]
+    pub partitions: i32,
+    /// How far the producer may run ahead of the consumer's last commit, in events (the
+    /// embedded broker keeps at most 5 MiB a partition and drops the oldest beyond that).
+    #[arg(long, default_value_t = 1_500_000)]
+    pub window: u64,
+    /// Write the lake into this (new) folder and keep it.
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -96,6 +96,8 @@ pub struct SyncReport {
     pub deleted: usize,
     /// Keys that cannot be a local file name (`..`, empty segments) and were left out.
     pub skipped: Vec<String>,
+    /// Empty objects (S3 "folder" markers), left out.
+    pub empty: Vec<String>,
     /// The stop flag ended the run early; rerun to finish.
     pub interrupted: bool,
 }
@@ -165,6 +167,13 @@ pub async fn sync(
         });
         if parts.is_empty() || unsafe_name {
             report.skipped.push(meta.location.to_string());
+            continue;
+        }
+        // An empty object is no piece of a lake (Delta writes none) but may be what the S3
+        // console's "Create folder" leaves (`prefix/`, listed without its '/'): as a local file
+        // it would block the folder of the same name.
+        if meta.size == 0 {
+            report.empty.push(meta.location.to_string());
             continue;
         }
         let entry = Entry {

@@ -31,6 +31,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         BenchWhat::Compact(args) => super::bench_compact::run(args),
         BenchWhat::Freshness(args) => super::bench_freshness::run(args),
         BenchWhat::ProduceMemory(args) => super::bench_produce_memory::run(args),
+        BenchWhat::Soak(args) => super::bench_soak::run(args),
     }
 }
 

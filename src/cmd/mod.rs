@@ -9,6 +9,7 @@ pub mod bench_consume;
 pub mod bench_freshness;
 pub mod bench_produce_memory;
 pub mod bench_query;
+pub mod bench_soak;
 pub mod broker;
 pub mod catalog;
 pub mod compact;

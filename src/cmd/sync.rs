@@ -36,6 +36,9 @@ pub fn run(args: &SyncArgs, quiet: bool) -> Result<(), Error> {
         for key in &report.skipped {
             tracing::warn!("skipped {key}: not a safe local file name");
         }
+        for key in &report.empty {
+            tracing::info!("skipped {key}: an empty object (an S3 folder marker)");
+        }
         if !quiet {
             eprintln!(
                 "{} objects upstream: {} copied ({} bytes), {} unchanged, {} deleted locally",

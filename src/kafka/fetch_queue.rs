@@ -37,7 +37,8 @@ pub struct Fetched<'a> {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<&'a [u8]>,
-    pub payload: &'a [u8],
+    /// None for a null payload (a tombstone), unlike an empty one.
+    pub payload: Option<&'a [u8]>,
 }
 
 impl FetchQueue {
@@ -119,7 +120,7 @@ impl FetchQueue {
                         partition: msg.partition,
                         offset: msg.offset,
                         key: bytes(msg.key, msg.key_len),
-                        payload: bytes(msg.payload, msg.len).unwrap_or_default(),
+                        payload: bytes(msg.payload, msg.len),
                     });
                     taken += 1;
                 }

@@ -282,7 +282,7 @@ impl TicksTable {
             .await
             .map_err(delta_err(&name))?
         {
-            table.load().await.map_err(delta_err(&name))?;
+            read::load(&mut table, &name).await?;
             let columns = table
                 .snapshot()
                 .map_err(delta_err(&name))?
@@ -319,7 +319,7 @@ impl TicksTable {
             .await
             .map_err(delta_err(&name))?;
         if exists {
-            table.load().await.map_err(delta_err(&name))?;
+            read::load(&mut table, &name).await?;
         } else {
             let created = table
                 .create()
@@ -341,7 +341,7 @@ impl TicksTable {
                         return Err(delta_err(&name)(e));
                     }
                     tracing::info!("{name}: created meanwhile by another writer ({e})");
-                    table.load().await.map_err(delta_err(&name))?;
+                    read::load(&mut table, &name).await?;
                 }
             }
         }

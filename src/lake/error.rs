@@ -34,6 +34,16 @@ pub enum LakeError {
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
+    /// The table's log cannot be read at a checkpoint: `object` is the checkpoint (or
+    /// `_last_checkpoint`) below the table, `what` what is wrong and what to do.
+    #[error("Delta table {table}: {object} {what}")]
+    Checkpoint {
+        table: String,
+        object: String,
+        what: &'static str,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
     /// Another writer committed a `txn` for one of this batch's Kafka partitions after the
     /// version this writer last validated: the partition moved, and the batch was not committed.
     #[error(

@@ -19,7 +19,8 @@ pub struct Reject {
     /// The message key, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_base64: Option<String>,
-    /// The kept value (see [`KEPT_VALUE_BYTES`]) as text, when it is UTF-8.
+    /// The kept value (see [`KEPT_VALUE_BYTES`]) as text, when it is UTF-8. Neither this nor
+    /// `value_base64` for a null payload (a tombstone); `""` for an empty one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_text: Option<String>,
     /// The kept value as base64, when it is not UTF-8 (exact bytes).

@@ -332,6 +332,41 @@ mod tests {
         }
     }
 
+    /// Nesting a million levels deep (no size limit at this level: the consumer's
+    /// `--max-event-bytes` comes first) never overflows the stack: serde_json refuses depth
+    /// past 128 in the fields it reads, and skips an unknown field's value without recursing,
+    /// so deep nesting there is ignored like any unknown field.
+    #[test]
+    fn deep_nesting_is_refused_or_skipped_without_recursion() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let head = r#"{"symbol":"A","event_time":"2000-01-01T00:00:00.000Z""#;
+        for n in [200, 100_000, 1_000_000] {
+            let cases = [
+                (deep(n), Some("invalid type: sequence")),
+                ("[".repeat(n), Some("invalid type: sequence")),
+                (
+                    format!("{head},\"open\":{}}}", deep(n)),
+                    Some("invalid type"),
+                ),
+                (
+                    format!("{head},\"x\":{}}}", "{\"a\":".repeat(n)),
+                    Some("at line 1"),
+                ),
+                (format!("{head},\"x\":{}}}", deep(n)), None),
+            ];
+            for (json, want) in cases {
+                let got = Tick::decode_json(json.as_bytes());
+                match want {
+                    Some(w) => {
+                        let e = got.unwrap_err().to_string();
+                        assert!(e.contains(w), "{n} levels: {e} lacks {w}");
+                    }
+                    None => assert_eq!(got.unwrap().symbol, "A", "{n} levels"),
+                }
+            }
+        }
+    }
+
     /// What serde alone makes of a message: the reference the fast path must equal.
     fn serde_only(b: &[u8]) -> Result<TickRef<'_>, TickError> {
         let t = TickRef::decode_json_serde(b)?;

@@ -26,6 +26,7 @@ mod faults_disk;
 mod faults_s3;
 mod fencing;
 mod fuzz;
+mod hostile;
 mod metrics;
 mod notebooks;
 mod pinned;

@@ -112,21 +112,28 @@ impl Batch {
 
 impl Inner {
     /// Takes one event polled from the consumer queue (locks the state for it).
-    pub(super) fn take(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: &[u8]) {
+    pub(super) fn take(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
         let shared = self.shared.clone();
         self.take_into(&mut shared.lock(), partition, offset, key, value);
     }
 
     /// Takes one event into its partition's batch, with the state already locked (once for a
     /// whole fetched batch). Events of a partition arrive in offset order, so a batch covers
-    /// `first_offset..=last_offset` of its partition.
+    /// `first_offset..=last_offset` of its partition. `value` is None for a null payload (a
+    /// tombstone), which is quarantined like an empty one but keeps no value text.
     pub(super) fn take_into(
         &mut self,
         state: &mut State,
         partition: i32,
         offset: i64,
         key: Option<&[u8]>,
-        value: &[u8],
+        value: Option<&[u8]>,
     ) {
         if self.stats.first_event_at.is_none() {
             let now = Instant::now();
@@ -171,9 +178,14 @@ impl Inner {
         batch.events += 1;
         self.stats.events += 1;
         self.buffered_events += 1;
+        let (is_null, value) = (value.is_none(), value.unwrap_or_default());
         self.buffered_bytes += value.len();
         self.oldest.get_or_insert_with(Instant::now);
-        let decoded = if value.len() > self.opts.max_event_bytes {
+        let decoded = if is_null {
+            Err("empty: a null payload (a Kafka tombstone)".to_string())
+        } else if value.is_empty() {
+            Err("empty: a value of 0 bytes".to_string())
+        } else if value.len() > self.opts.max_event_bytes {
             Err(format!(
                 "oversized: {} bytes, the limit is {}",
                 value.len(),
@@ -194,14 +206,13 @@ impl Inner {
                     .push_ref(&tick, partition, offset);
             }
             Err(reason) => {
-                batch.rejects.push(Reject::new(
-                    &self.opts.topic,
-                    partition,
-                    offset,
-                    reason,
-                    key,
-                    value,
-                ));
+                let mut reject =
+                    Reject::new(&self.opts.topic, partition, offset, reason, key, value);
+                if is_null {
+                    // Neither text nor base64: there was no value at all.
+                    reject.value_text = None;
+                }
+                batch.rejects.push(reject);
             }
         }
     }

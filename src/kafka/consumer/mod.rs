@@ -232,12 +232,8 @@ impl LakeConsumer {
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => {
                     took = true;
-                    self.inner.take(
-                        m.partition(),
-                        m.offset(),
-                        m.key(),
-                        m.payload().unwrap_or_default(),
-                    );
+                    self.inner
+                        .take(m.partition(), m.offset(), m.key(), m.payload());
                 }
                 Some(Err(e)) => tracing::warn!("Kafka: {e}"),
                 None => quiet += 1,

@@ -156,7 +156,7 @@ async fn open_existing(url: &Url) -> Result<Option<DeltaTable>, LakeError> {
     {
         return Ok(None);
     }
-    table.load().await.map_err(delta_err(&name))?;
+    super::read::load(&mut table, &name).await?;
     Ok(Some(table))
 }
 

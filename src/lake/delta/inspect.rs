@@ -30,7 +30,7 @@ pub async fn describe_table(url: &Url) -> Result<Option<TableDescription>, LakeE
     }
     let name = url.to_string();
     let mut table = table_at(url).await?;
-    table.load().await.map_err(delta_err(&name))?;
+    super::read::load(&mut table, &name).await?;
     let state = table.snapshot().map_err(delta_err(&name))?;
     let columns = state
         .schema()

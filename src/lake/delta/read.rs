@@ -139,7 +139,7 @@ pub async fn open(url: &Url, as_of: Option<AsOf>) -> Result<DeltaTable, LakeErro
     let name = url.as_str();
     let mut table = handle(url).await?;
     match as_of {
-        None => table.load().await.map_err(delta_err(name))?,
+        None => load(&mut table, name).await?,
         Some(AsOf::Version(v)) => {
             let latest = table.get_latest_version().await.map_err(delta_err(name))?;
             if v > latest {
@@ -281,6 +281,74 @@ pub fn layout(table: &DeltaTable) -> Result<TableLayout, LakeError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(TableLayout { partition_by })
+}
+
+/// Loads the table's latest version. A log that fails at a checkpoint names it: the newest
+/// `_delta_log/<version>.checkpoint*.parquet` when the failure is in reading Parquet (only
+/// checkpoints are Parquet in a log), `_delta_log/_last_checkpoint` when its hint leads nowhere.
+pub(crate) async fn load(table: &mut DeltaTable, name: &str) -> Result<(), LakeError> {
+    let Err(e) = table.load().await else {
+        return Ok(());
+    };
+    let text = e.to_string();
+    let damaged = "cannot be read (a damaged checkpoint): restore it, or delete it and \
+                   _delta_log/_last_checkpoint while the log still holds the JSON commits it covers";
+    let newest = newest_checkpoint(table).await;
+    let (object, what) = if text.contains("_last_checkpoint") {
+        // The hint names a version: its checkpoint is either missing or unreadable.
+        match (newest, last_checkpoint_version(table).await) {
+            (Some((v, file)), Some(hint)) if v == hint => (Some(file), damaged),
+            _ => (
+                Some("_delta_log/_last_checkpoint".to_string()),
+                "names a checkpoint that is not there: restore the checkpoint, or delete \
+                 _last_checkpoint (readers then list the log)",
+            ),
+        }
+    } else if text.contains("Parquet") || text.contains("No table metadata or protocol") {
+        (newest.map(|(_, file)| file), damaged)
+    } else {
+        (None, "")
+    };
+    Err(match object {
+        Some(object) => LakeError::Checkpoint {
+            table: name.to_string(),
+            object,
+            what,
+            source: Box::new(e),
+        },
+        None => delta_err(name)(e),
+    })
+}
+
+/// The newest checkpoint file in the table's log: its version and path relative to the table.
+async fn newest_checkpoint(table: &DeltaTable) -> Option<(u64, String)> {
+    let listing = table
+        .object_store()
+        .list_with_delimiter(Some(&Path::from("_delta_log")))
+        .await
+        .ok()?;
+    listing
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let file = o.location.filename()?;
+            let (v, rest) = file.split_once('.')?;
+            let v = v.parse::<u64>().ok()?;
+            (rest.starts_with("checkpoint") && rest.ends_with(".parquet"))
+                .then(|| (v, format!("_delta_log/{file}")))
+        })
+        .max()
+}
+
+/// The version `_delta_log/_last_checkpoint` names, when it can be read.
+async fn last_checkpoint_version(table: &DeltaTable) -> Option<u64> {
+    let got = table
+        .object_store()
+        .get(&Path::from("_delta_log/_last_checkpoint"))
+        .await
+        .ok()?;
+    let bytes = got.bytes().await.ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["version"].as_u64()
 }
 
 /// Every `txn` action's latest version at the loaded version (application id -> version),

@@ -1,0 +1,350 @@
+//! `stocklake bench soak`: a long stream (50M synthetic events by default) through the embedded
+//! broker into `stocklake consume` (its own process, as users run it) writing a temporary local
+//! lake: the consumer's memory (VmRSS and its high-water mark VmHWM) and its committed rate at
+//! 10 %, 50 % and 100 % of the events, then an audit that the lake holds every event once.
+//!
+//! The embedded broker keeps at most 5 MiB a partition and silently drops the oldest beyond, so
+//! the producer stays at most `--window` events ahead of what the consumer has committed (read
+//! from its `--metrics` endpoint); an event dropped unread would show as lost in the audit.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::cli::BenchSoakArgs;
+use crate::error::Error;
+use crate::kafka::{BrokerOptions, EmbeddedBroker, KafkaSettings, Producer};
+use crate::lake::audit::audit_lake;
+use crate::source::runs::TempDir;
+use crate::source::{Synthetic, SyntheticOptions};
+
+const TOPIC: &str = "bench-soak";
+/// How often the consumer's memory and committed rows are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// The points of the stream at which the figures are reported, in percent.
+const MARKS: [u64; 3] = [10, 50, 100];
+
+/// The consumer at one point of the stream.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    percent: u64,
+    secs: f64,
+    committed: u64,
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+pub fn run(args: &BenchSoakArgs) -> Result<(), Error> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run `cargo run --release -- bench soak`");
+    }
+    if args.events == 0 {
+        return Err(Error::Usage("--events must be at least 1".into()));
+    }
+    let broker = EmbeddedBroker::start(BrokerOptions {
+        topics: vec![(TOPIC.into(), args.partitions)],
+        ..Default::default()
+    })?;
+    let tmp = TempDir::with_prefix("stocklake-soak")?;
+    let lake = match &args.lake {
+        Some(l) => l.clone(),
+        None => tmp.path().join("lake"),
+    };
+    let port = free_port()?;
+    let mut consumer = ConsumerProcess(spawn_consumer(
+        broker.bootstrap_servers(),
+        &lake,
+        port,
+        args.events,
+        &tmp.path().join("consume.log"),
+    )?);
+    eprintln!(
+        "streaming {} events ({} symbols, {} partitions) into `stocklake consume` (pid {}), \
+         at most {} ahead of its last commit…",
+        args.events,
+        args.symbols,
+        args.partitions,
+        consumer.0.id(),
+        args.window
+    );
+    let committed = Arc::new(AtomicU64::new(0));
+    let abort = Arc::new(AtomicBool::new(false));
+    let producing = start_producer(args, broker.bootstrap_servers(), &committed, &abort);
+    let watched = watch(args.events, &mut consumer.0, port, &committed);
+    abort.store(true, Ordering::SeqCst);
+    let acked = match producing.join() {
+        Ok(r) => r?,
+        Err(_) => return Err(Error::Bench("the producer thread panicked".into())),
+    };
+    let log = std::fs::read_to_string(tmp.path().join("consume.log")).unwrap_or_default();
+    let (marks, status) = watched?;
+    if !status.success() {
+        return Err(Error::Bench(format!("consume failed ({status}): {log}")));
+    }
+    let watermarks = watermarks(broker.bootstrap_servers(), args.partitions)?;
+    let rt = super::runtime(Some(2))?;
+    let mut audit = rt.block_on(audit_lake(&lake.display().to_string(), Some(TOPIC)))?;
+    audit.add_kafka(&watermarks);
+    print_report(args, acked, &marks, &audit);
+    if audit.problems() > 0 || audit.rows != acked {
+        return Err(Error::Bench(format!(
+            "the lake does not hold every event once: {} rows for {acked} events, {} problems \
+             (run `stocklake audit --lake {}` with --lake DIR to keep it)",
+            audit.rows,
+            audit.problems(),
+            lake.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Kills the consumer if the bench stops early.
+struct ConsumerProcess(Child);
+
+impl Drop for ConsumerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
+    Ok(l.local_addr()
+        .map_err(Error::io("finding a free port"))?
+        .port())
+}
+
+fn spawn_consumer(
+    brokers: &str,
+    lake: &Path,
+    port: u16,
+    events: u64,
+    log: &Path,
+) -> Result<Child, Error> {
+    let exe = std::env::current_exe().map_err(Error::io("finding the stocklake binary"))?;
+    let log = std::fs::File::create(log).map_err(Error::io("creating the consume log"))?;
+    Command::new(exe)
+        .arg("consume")
+        .args([
+            "--brokers",
+            brokers,
+            "--topic",
+            TOPIC,
+            "--group",
+            "bench-soak",
+        ])
+        .arg("--lake")
+        .arg(lake)
+        .args(["--metrics", &format!("127.0.0.1:{port}")])
+        .args(["--max-events", &events.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(Error::io("starting consume"))
+}
+
+/// Sends `args.events` synthetic events, never more than `args.window` past `committed`;
+/// returns how many were acknowledged.
+fn start_producer(
+    args: &BenchSoakArgs,
+    brokers: &str,
+    committed: &Arc<AtomicU64>,
+    abort: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<u64, Error>> {
+    let settings = KafkaSettings {
+        brokers: brokers.to_string(),
+        properties: vec![],
+    };
+    let opts = SyntheticOptions {
+        symbols: args.symbols.max(1),
+        rows: args.events,
+        seed: 7,
+        ..Default::default()
+    };
+    let (window, committed, abort) = (args.window, committed.clone(), abort.clone());
+    std::thread::spawn(move || -> Result<u64, Error> {
+        let producer = Producer::new(&settings, TOPIC)?;
+        let mut payload = Vec::with_capacity(256);
+        for (sent, tick) in (0u64..).zip(Synthetic::new(opts)) {
+            while sent.saturating_sub(committed.load(Ordering::Relaxed)) >= window {
+                if abort.load(Ordering::Relaxed) {
+                    return Err(Error::Bench("the consumer stopped early".into()));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            payload.clear();
+            tick.encode_json(&mut payload);
+            producer.send(tick.symbol.as_bytes(), &payload, &abort)?;
+        }
+        producer.flush(Duration::from_secs(120), &abort, |_| {});
+        let progress = producer.stats().snapshot();
+        if progress.failed > 0 || progress.acked != progress.sent {
+            return Err(Error::Bench(format!(
+                "{} of {} events not acknowledged: {}",
+                progress.sent - progress.acked,
+                progress.sent,
+                producer.stats().first_error().unwrap_or_default()
+            )));
+        }
+        Ok(progress.acked)
+    })
+}
+
+/// Samples the consumer until it exits: its committed rows (into `committed`, for the
+/// producer) and its memory at each of [`MARKS`].
+fn watch(
+    events: u64,
+    child: &mut Child,
+    port: u16,
+    committed: &AtomicU64,
+) -> Result<(Vec<Mark>, std::process::ExitStatus), Error> {
+    let started = Instant::now();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut marks = Vec::new();
+    let mut last_report = Instant::now();
+    let mut last = (0, 0);
+    loop {
+        if let Some(status) = child.try_wait().map_err(Error::io("waiting for consume"))? {
+            // It stops after its last commit (--max-events), maybe before a scrape saw it: the
+            // end is its exit, with the memory of the last sample (the audit checks the count).
+            if marks.len() < MARKS.len() {
+                marks.push(Mark {
+                    percent: 100,
+                    secs: started.elapsed().as_secs_f64(),
+                    committed: events,
+                    rss_kib: last.0,
+                    hwm_kib: last.1,
+                });
+            }
+            return Ok((marks, status));
+        }
+        let (rss, hwm) = memory(&status_file).unwrap_or(last);
+        last = (rss, hwm);
+        if let Some(rows) = scrape(port, "stocklake_consumer_rows_committed_total") {
+            committed.store(rows, Ordering::Relaxed);
+            for percent in MARKS.into_iter().skip(marks.len()) {
+                if rows * 100 < events * percent {
+                    break;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                marks.push(Mark {
+                    percent,
+                    secs,
+                    committed: rows,
+                    rss_kib: rss,
+                    hwm_kib: hwm,
+                });
+                eprintln!(
+                    "{percent:>3} %: {rows} committed after {secs:.1} s, RSS {} MiB, peak {} MiB",
+                    rss / 1024,
+                    hwm / 1024
+                );
+            }
+            if last_report.elapsed() >= Duration::from_secs(30) {
+                last_report = Instant::now();
+                eprintln!(
+                    "      {rows} committed after {:.0} s, RSS {} MiB, peak {} MiB",
+                    started.elapsed().as_secs_f64(),
+                    rss / 1024,
+                    hwm / 1024
+                );
+            }
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+}
+
+/// (VmRSS, VmHWM) in KiB.
+fn memory(status_file: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The value of an unlabelled metric from `GET /metrics` on 127.0.0.1:`port`.
+fn scrape(port: u16, metric: &str) -> Option<u64> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let line = body
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(metric))?;
+    let value: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(value as u64)
+}
+
+/// Each partition's (low, high) watermarks.
+fn watermarks(brokers: &str, partitions: i32) -> Result<BTreeMap<i32, (i64, i64)>, Error> {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|e| Error::Bench(format!("a client for the watermarks: {e}")))?;
+    (0..partitions)
+        .map(|p| {
+            client
+                .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+                .map(|w| (p, w))
+                .map_err(|e| Error::Bench(format!("watermarks of partition {p}: {e}")))
+        })
+        .collect()
+}
+
+fn print_report(
+    args: &BenchSoakArgs,
+    acked: u64,
+    marks: &[Mark],
+    audit: &crate::lake::audit::AuditReport,
+) {
+    println!(
+        "soak: {} events ({} symbols, {} partitions) through the embedded broker into \
+         `stocklake consume` (its own process) writing a local lake",
+        args.events, args.symbols, args.partitions
+    );
+    println!(
+        "{:>6} {:>12} {:>9} {:>12} {:>10} {:>10}",
+        "point", "committed", "seconds", "events/s", "RSS MiB", "peak MiB"
+    );
+    let mut before = (0.0, 0);
+    for m in marks {
+        let rate = (m.committed - before.1) as f64 / (m.secs - before.0).max(1e-9);
+        println!(
+            "{:>5}% {:>12} {:>9.1} {:>12.0} {:>10.0} {:>10.0}",
+            m.percent,
+            m.committed,
+            m.secs,
+            rate,
+            m.rss_kib as f64 / 1024.0,
+            m.hwm_kib as f64 / 1024.0
+        );
+        before = (m.secs, m.committed);
+    }
+    println!(
+        "(events/s: committed rows over the interval since the previous point, the first from \
+         the consumer's start; 100 %: its exit after the last commit, memory as last sampled)"
+    );
+    let distinct: u64 = audit.partitions.iter().map(|p| p.coverage.distinct).sum();
+    let ticks: u64 = audit.partitions.iter().map(|p| p.coverage.ticks).sum();
+    println!(
+        "lake: {ticks} rows, {distinct} distinct offsets, for {acked} events acknowledged: \
+         {} duplicates, {} lost; audit: {} problems",
+        ticks.saturating_sub(distinct),
+        acked.saturating_sub(distinct),
+        audit.problems()
+    );
+}
