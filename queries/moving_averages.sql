@@ -1,5 +1,7 @@
 -- 20- and 50-day moving averages of the adjusted close per symbol, and the days the 20-day
--- average crosses the 50-day one: 'golden' when it crosses above, 'death' when below.
+-- average crosses the 50-day one: 'golden' when it crosses above, 'death' when below. The
+-- averages are compared at 6 decimals: two averages of one flat price are equal, whatever
+-- rounding each engine's running sum left in the last bits.
 WITH averages AS (
     SELECT
         symbol,
@@ -23,7 +25,7 @@ sides AS (
         price,
         ma20,
         ma50,
-        CASE WHEN ma20 > ma50 THEN 1 ELSE -1 END AS side
+        CASE WHEN round(ma20, 6) > round(ma50, 6) THEN 1 ELSE -1 END AS side
     FROM averages
     WHERE day_number >= 50
 ),

@@ -699,7 +699,7 @@ pub struct BenchQueryArgs {
     /// Time the local engine only.
     #[arg(long)]
     pub no_duckdb: bool,
-    /// Threads for each engine (the local engine's target partitions, DuckDB's threads);
+    /// Threads for each engine (the local engine's runtime workers, DuckDB's threads);
     /// default: the machine's cores.
     #[arg(long)]
     pub threads: Option<usize>,

@@ -53,13 +53,6 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
     let url = lake.display().to_string();
     let local = rt.block_on(async {
         let engine = LocalEngine::open(&url).await?;
-        if let Some(n) = args.threads {
-            engine
-                .context()
-                .sql(&format!("SET datafusion.execution.target_partitions = {n}"))
-                .await
-                .map_err(|e| Error::Bench(format!("setting the target partitions: {e}")))?;
-        }
         // What every query pays first: refreshing the table to its latest version.
         let mut refresh = Vec::new();
         for _ in 0..20 {
