@@ -600,6 +600,11 @@ pub struct BenchSoakArgs {
     /// Write the lake into this (new) folder and keep it.
     #[arg(long)]
     pub lake: Option<PathBuf>,
+    /// Run the consumer with `--compact-every` this interval (and `--compact-min-age 0s`), as a
+    /// live feed should run: the table's active files, and what the consumer holds of them,
+    /// stay bounded.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub compact_every: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,7 @@ pub fn run(args: &BenchSoakArgs) -> Result<(), Error> {
         &lake,
         port,
         args.events,
+        args.compact_every,
         &tmp.path().join("consume.log"),
     )?);
     eprintln!(
@@ -129,11 +130,13 @@ fn spawn_consumer(
     lake: &Path,
     port: u16,
     events: u64,
+    compact_every: Option<std::time::Duration>,
     log: &Path,
 ) -> Result<Child, Error> {
     let exe = std::env::current_exe().map_err(Error::io("finding the stocklake binary"))?;
     let log = std::fs::File::create(log).map_err(Error::io("creating the consume log"))?;
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("consume")
         .args([
             "--brokers",
@@ -146,7 +149,14 @@ fn spawn_consumer(
         .arg("--lake")
         .arg(lake)
         .args(["--metrics", &format!("127.0.0.1:{port}")])
-        .args(["--max-events", &events.to_string()])
+        .args(["--max-events", &events.to_string()]);
+    if let Some(every) = compact_every {
+        command
+            .arg("--compact-every")
+            .arg(humantime::format_duration(every).to_string())
+            .args(["--compact-min-age", "0s"]);
+    }
+    command
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -313,8 +323,14 @@ fn print_report(
 ) {
     println!(
         "soak: {} events ({} symbols, {} partitions) through the embedded broker into \
-         `stocklake consume` (its own process) writing a local lake",
-        args.events, args.symbols, args.partitions
+         `stocklake consume` (its own process) writing a local lake{}",
+        args.events,
+        args.symbols,
+        args.partitions,
+        args.compact_every.map_or(String::new(), |d| format!(
+            ", compacting every {}",
+            humantime::format_duration(d)
+        ))
     );
     println!(
         "{:>6} {:>12} {:>9} {:>12} {:>10} {:>10}",
