@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use stocklake::lake::TableLayout;
 
-use crate::harness::delta::open;
+use crate::harness::delta::{files_below, open};
 use crate::harness::lake::{lake_arg, parquet_files, sample_lake};
 use crate::harness::{cmd, rt, stderr, stdout};
 
@@ -226,29 +226,6 @@ fn a_damaged_last_checkpoint_is_ignored_or_named() {
         "_delta_log/_last_checkpoint names a checkpoint that is not there",
         "_last_checkpoint ahead",
     );
-}
-
-/// Every file below `dir`, relative, `/`-separated.
-fn files_below(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push(rel);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `sync` does not read the table: a truncated data file and a damaged log entry upstream (and

@@ -102,29 +102,38 @@ pub async fn upload_dir(
 ) -> usize {
     use object_store::ObjectStoreExt;
     let store = stocklake::aws::s3_store(config, bucket).unwrap();
-    let mut n = 0;
+    let files = files_below(dir);
+    for rel in &files {
+        let key = object_store::path::Path::parse(format!("{prefix}/{rel}")).unwrap();
+        store
+            .put(&key, std::fs::read(dir.join(rel)).unwrap().into())
+            .await
+            .unwrap();
+    }
+    files.len()
+}
+
+/// Every file below `dir`, relative, `/`-separated, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-                continue;
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(rel);
             }
-            let rel = p
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            let key = object_store::path::Path::parse(format!("{prefix}/{rel}")).unwrap();
-            store
-                .put(&key, std::fs::read(&p).unwrap().into())
-                .await
-                .unwrap();
-            n += 1;
         }
     }
-    n
+    out.sort();
+    out
 }
 
 /// `SELECT <expr> FROM ticks` on the table at the version it holds, each row as `a|b|…`.
