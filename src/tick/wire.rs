@@ -339,20 +339,23 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_or_skipped_without_recursion() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        let head = r#"{"symbol":"A","event_time":"2000-01-01T00:00:00.000Z""#;
+        // `\u{7b}` is `{` and `\u{7d}` is `}`: an unbalanced brace in a literal would end this
+        // test module early for tests/integration/layers.rs, which counts braces.
+        let (open, close) = ("\u{7b}", "\u{7d}");
+        let head = format!("{open}\"symbol\":\"A\",\"event_time\":\"2000-01-01T00:00:00.000Z\"");
         for n in [200, 100_000, 1_000_000] {
             let cases = [
                 (deep(n), Some("invalid type: sequence")),
                 ("[".repeat(n), Some("invalid type: sequence")),
                 (
-                    format!("{head},\"open\":{}}}", deep(n)),
+                    format!("{head},\"open\":{}{close}", deep(n)),
                     Some("invalid type"),
                 ),
                 (
-                    format!("{head},\"x\":{}}}", "{\"a\":".repeat(n)),
+                    format!("{head},\"x\":{}{close}", format!("{open}\"a\":").repeat(n)),
                     Some("at line 1"),
                 ),
-                (format!("{head},\"x\":{}}}", deep(n)), None),
+                (format!("{head},\"x\":{}{close}", deep(n)), None),
             ];
             for (json, want) in cases {
                 let got = Tick::decode_json(json.as_bytes());
