@@ -43,7 +43,7 @@ use object_store::ObjectMeta;
 use object_store::path::Path;
 use serde_json::Value;
 
-use crate::lake::delta::stats::{ROW_ORDER, SORTED_BY};
+use crate::lake::delta::stats::{ROW_ORDER, has_row_order_mark, row_order_mark};
 
 /// The partition column whose values group the files (see the module docs).
 const SYMBOL: &str = "symbol";
@@ -105,6 +105,7 @@ impl LakeScan {
         let store_url = ObjectStoreUrl::parse(&root[..url::Position::BeforePath]).ok()?;
         let root_path = Path::from_url_path(root.path()).ok()?;
 
+        let mark = row_order_mark(&file_schema);
         let mut files = Vec::new();
         let mut ordered = true;
         for view in state.log_data().iter() {
@@ -128,7 +129,7 @@ impl LakeScan {
                 .stats()
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or(Value::Null);
-            ordered &= sorted_by_row_order(&stats, &file_schema);
+            ordered &= has_row_order_mark(&stats, mark.as_deref());
             let mut file = PartitionedFile::new_from_meta(ObjectMeta {
                 location,
                 last_modified: chrono::DateTime::from_timestamp_millis(view.modification_time())
@@ -152,6 +153,7 @@ impl LakeScan {
                 first_event,
             });
         }
+        files.sort_by(file_order);
         Some(LakeScan {
             schema: schema.clone(),
             file_schema,
@@ -168,7 +170,8 @@ impl LakeScan {
     }
 
     /// The files in `n` groups: by the repartition hash of the symbol when each file holds one,
-    /// else in runs of about equal count; each group's files in `symbol, event_time` order.
+    /// else in runs of about equal count; each group's files in `symbol, event_time` order (the
+    /// order `files` is kept in).
     fn groups(&self, n: usize) -> Vec<FileGroup> {
         let n = n.max(1);
         let mut groups: Vec<Vec<&LakeFile>> = vec![Vec::new(); n];
@@ -190,18 +193,13 @@ impl LakeScan {
             }
         } else {
             let per_group = self.files.len().div_ceil(n).max(1);
-            let mut sorted: Vec<&LakeFile> = self.files.iter().collect();
-            sorted.sort_by(|a, b| file_order(a, b));
-            for (i, chunk) in sorted.chunks(per_group).enumerate() {
-                groups[i.min(n - 1)].extend_from_slice(chunk);
+            for (i, chunk) in self.files.chunks(per_group).enumerate() {
+                groups[i.min(n - 1)].extend(chunk);
             }
         }
         groups
             .into_iter()
-            .map(|mut files| {
-                files.sort_by(|a, b| file_order(a, b));
-                FileGroup::new(files.into_iter().map(|f| f.file.clone()).collect())
-            })
+            .map(|files| FileGroup::new(files.into_iter().map(|f| f.file.clone()).collect()))
             .collect()
     }
 
@@ -224,11 +222,10 @@ impl LakeScan {
 
 /// Files by symbol, then by their least event time (files without one last), then by path.
 fn file_order(a: &LakeFile, b: &LakeFile) -> std::cmp::Ordering {
-    let time = |f: &LakeFile| f.first_event.clone();
     a.symbol
         .cmp(&b.symbol)
-        .then_with(|| match (time(a), time(b)) {
-            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        .then_with(|| match (&a.first_event, &b.first_event) {
+            (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
@@ -248,17 +245,6 @@ fn partition_value(text: &str, data_type: &DataType) -> Option<ScalarValue> {
         DataType::Utf8 => Some(ScalarValue::Utf8(Some(text.to_string()))),
         other => ScalarValue::try_from_string(text.to_string(), other).ok(),
     }
-}
-
-/// Whether the stats carry the mark that the file is in `symbol, event_time` order on the
-/// columns of that order it holds (the others being partition columns, one value a file).
-fn sorted_by_row_order(stats: &Value, file_schema: &Schema) -> bool {
-    let held: Vec<&str> = ROW_ORDER
-        .iter()
-        .copied()
-        .filter(|c| file_schema.index_of(c).is_ok())
-        .collect();
-    !held.is_empty() && stats.get(SORTED_BY).and_then(Value::as_str) == Some(&held.join(","))
 }
 
 /// A file's statistics from its Delta stats: exact row count and null counts, and each
@@ -474,7 +460,10 @@ mod tests {
             Field::new("event_time", DataType::Int64, false),
         ]);
         let without = Schema::new(vec![Field::new("event_time", DataType::Int64, false)]);
-        let mark = |v: &str| serde_json::json!({ SORTED_BY: v });
+        let sorted_by_row_order = |stats: &Value, schema: &Schema| {
+            has_row_order_mark(stats, row_order_mark(schema).as_deref())
+        };
+        let mark = |v: &str| serde_json::json!({ crate::lake::delta::stats::SORTED_BY: v });
         assert!(sorted_by_row_order(
             &mark("symbol,event_time"),
             &with_symbol

@@ -428,12 +428,10 @@ async fn rewrite(lake: &Lake, bin: &Bin) -> Result<Option<Rewritten>, LakeError>
             stats: Some(stats.map_or_else(
                 || format!("{{\"numRecords\":{rows}}}"),
                 |mut v| {
-                    // Each part's mark says only that part is in order.
-                    match &order {
-                        Some(order) => order.mark(&mut v),
-                        None => {
-                            v.as_object_mut().map(|o| o.remove(super::stats::SORTED_BY));
-                        }
+                    // Each part's mark says only that part is in order. (Stats come with the
+                    // first batch, and so does the check.)
+                    if let Some(order) = &order {
+                        order.mark(&mut v);
                     }
                     v.to_string()
                 },

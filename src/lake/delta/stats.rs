@@ -28,11 +28,29 @@ pub const SORTED_BY: &str = "stocklakeSortedBy";
 /// delivers one symbol's events in, when they were sent in time order).
 pub const ROW_ORDER: [&str; 2] = ["symbol", "event_time"];
 
+/// The [`SORTED_BY`] value a file of `schema` carries when its rows are in [`ROW_ORDER`]: the
+/// columns of that order it holds. None when it holds none of them.
+pub fn row_order_mark(schema: &arrow::datatypes::Schema) -> Option<String> {
+    let held: Vec<&str> = ROW_ORDER
+        .iter()
+        .copied()
+        .filter(|c| schema.index_of(c).is_ok())
+        .collect();
+    (!held.is_empty()).then(|| held.join(","))
+}
+
+/// Whether a file's stats carry `mark`, the [`SORTED_BY`] value its schema earns (see
+/// [`row_order_mark`]).
+pub fn has_row_order_mark(stats: &Value, mark: Option<&str>) -> bool {
+    mark.is_some() && stats.get(SORTED_BY).and_then(Value::as_str) == mark
+}
+
 /// Checks, batch after batch, that a file's rows are in [`ROW_ORDER`] (ascending, no NULLs, ties
 /// allowed) on the columns of it the batches have.
 pub struct OrderCheck {
     columns: Vec<usize>,
-    names: Vec<&'static str>,
+    /// The [`SORTED_BY`] value the rows earn if they stay in order.
+    mark: Option<String>,
     converter: Option<RowConverter>,
     last: Option<OwnedRow>,
     sorted: bool,
@@ -41,11 +59,10 @@ pub struct OrderCheck {
 impl OrderCheck {
     /// A check for batches of `schema`.
     pub fn new(schema: &arrow::datatypes::Schema) -> Self {
-        let (mut columns, mut names, mut fields) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut columns, mut fields) = (Vec::new(), Vec::new());
         for name in ROW_ORDER {
             if let Ok(i) = schema.index_of(name) {
                 columns.push(i);
-                names.push(name);
                 fields.push(SortField::new(schema.field(i).data_type().clone()));
             }
         }
@@ -57,7 +74,7 @@ impl OrderCheck {
         let sorted = converter.is_some();
         OrderCheck {
             columns,
-            names,
+            mark: row_order_mark(schema),
             converter,
             last: None,
             sorted,
@@ -101,7 +118,7 @@ impl OrderCheck {
 
     /// The [`SORTED_BY`] value, when every row pushed was in order.
     pub fn sorted_by(&self) -> Option<String> {
-        self.sorted.then(|| self.names.join(","))
+        self.mark.clone().filter(|_| self.sorted)
     }
 
     /// Sets or removes the [`SORTED_BY`] key of a stats JSON object.
