@@ -140,9 +140,14 @@ impl LocalEngine {
         // The lake's scan declares its order (symbol, event time) where the files hold it:
         // keep that order through repartitions rather than sorting again.
         config.options_mut().optimizer.prefer_existing_sort = true;
-        let ctx = SessionContext::new_with_config(config);
+        // The scan's hash partitioning by symbol also places every (symbol, …) group in one
+        // partition: aggregate and window by such keys without a second repartition (and the
+        // order-preserving merge it needs), however few the partitions.
+        config.options_mut().optimizer.subset_repartition_threshold = 1;
+        let ctx = super::window::session(config);
         // CAST(double AS DECIMAL(p, s)) rounds as Trino does (after type coercion).
         ctx.add_analyzer_rule(Arc::new(super::cast::TrinoFloatToDecimal));
+        ctx.register_udf(super::datetrunc::FastDateTrunc::udf());
         if database != DATABASE
             && let Some(catalog) = ctx.catalog("datafusion")
         {

@@ -152,6 +152,7 @@ pub enum EngineError {
 }
 
 pub mod cast;
+pub mod datetrunc;
 pub mod lakegen;
 pub mod lakestate;
 pub mod lexer;
@@ -159,6 +160,7 @@ pub mod local;
 pub mod queries;
 pub mod scan;
 pub mod statements;
+pub mod window;
 
 pub use local::LocalEngine;
 

@@ -108,7 +108,7 @@ async fn windows_over_a_lake_in_order_need_no_sort_and_an_unordered_file_gets_it
         // Same rows, same answers, whatever order the files hold them in.
         assert_eq!(result_a, result_b, "{name}: the results differ");
         assert!(result_a.lines().count() > 1, "{name}: no rows");
-        if plan_a.contains("WindowAggExec") {
+        if is_window(plan_a) {
             // Every window is PARTITION BY symbol ORDER BY event_time: on the ordered lake no
             // sort below it; with one file out of order, the sort is back.
             assert!(
@@ -127,9 +127,17 @@ async fn windows_over_a_lake_in_order_need_no_sort_and_an_unordered_file_gets_it
         );
     }
     // The window queries are most of the saved ones.
-    let windows = a
-        .iter()
-        .filter(|(_, _, p)| p.contains("WindowAggExec"))
-        .count();
+    let windows = a.iter().filter(|(_, _, p)| is_window(p)).count();
     assert!(windows >= 6, "{windows} saved queries use a window");
+    // Their windows over (symbol, event_time) run in stocklake's streaming window operator.
+    let streamed = a
+        .iter()
+        .filter(|(_, _, p)| p.contains("StreamWindowExec"))
+        .count();
+    assert!(streamed >= 6, "{streamed} saved queries use the streaming window operator");
+}
+
+/// The plan computes a window function (DataFusion's operators or stocklake's).
+fn is_window(plan: &str) -> bool {
+    plan.contains("WindowAggExec") || plan.contains("StreamWindowExec")
 }
