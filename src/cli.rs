@@ -708,6 +708,9 @@ pub struct BenchQueryArgs {
     /// default: the machine's cores.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Time only this saved query (repeatable); default: all of them.
+    #[arg(long, value_name = "QUERY")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -71,7 +71,7 @@ fn bench(args: &BenchQueryArgs, lake: &Path, scratch: &Path) -> Result<(), Error
             "query", "rows", "min ms", "median ms"
         );
         let mut local = Vec::new();
-        for q in queries::builtin() {
+        for q in selected(args)? {
             let (warm, mut times) = time_saved_query(&engine, &q.sql, args.runs).await?;
             let (min, median) = min_median(&mut times);
             println!(
@@ -154,6 +154,26 @@ fn duckdb_python(args: &BenchQueryArgs) -> Result<(PathBuf, &'static Path), Erro
     Ok((python, script))
 }
 
+/// The saved queries `--only` names (all of them without it); an unknown name is an error.
+fn selected(args: &BenchQueryArgs) -> Result<Vec<queries::SavedQuery>, Error> {
+    let all = queries::builtin();
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|n| !all.iter().any(|q| &q.name == *n))
+    {
+        let names: Vec<&str> = all.iter().map(|q| q.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "--only {unknown}: no saved query of that name (there are {})",
+            names.join(", ")
+        )));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|q| args.only.is_empty() || args.only.contains(&q.name))
+        .collect())
+}
+
 /// Runs scripts/bench_duckdb.py on the lake's current files with the saved queries' exact text.
 fn duckdb_times(
     args: &BenchQueryArgs,
@@ -164,7 +184,7 @@ fn duckdb_times(
     let (python, script) = duckdb_python(args)?;
     let dir = scratch.join("queries");
     std::fs::create_dir_all(&dir).map_err(Error::io("writing the saved queries for DuckDB"))?;
-    for q in queries::builtin() {
+    for q in selected(args)? {
         std::fs::write(dir.join(format!("{}.sql", q.name)), q.sql.as_bytes())
             .map_err(Error::io("writing the saved queries for DuckDB"))?;
     }
