@@ -144,10 +144,15 @@ impl LocalEngine {
         // partition: aggregate and window by such keys without a second repartition (and the
         // order-preserving merge it needs), however few the partitions.
         config.options_mut().optimizer.subset_repartition_threshold = 1;
+        // A partition's rows up to 512 MiB are sorted at once rather than batch by batch and
+        // then merged: `top_movers` (10M rows by day) 4.6 s -> 2.7 s, for about a quarter
+        // more peak memory. Larger inputs are merged as before.
+        config.options_mut().execution.sort_in_place_threshold_bytes = 512 * 1024 * 1024;
         let ctx = super::window::session(config);
         // CAST(double AS DECIMAL(p, s)) rounds as Trino does (after type coercion).
         ctx.add_analyzer_rule(Arc::new(super::cast::TrinoFloatToDecimal));
         ctx.register_udf(super::datetrunc::FastDateTrunc::udf());
+        ctx.add_analyzer_rule(Arc::new(super::datetrunc::TruncDateRule));
         if database != DATABASE
             && let Some(catalog) = ctx.catalog("datafusion")
         {

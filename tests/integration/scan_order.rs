@@ -134,7 +134,10 @@ async fn windows_over_a_lake_in_order_need_no_sort_and_an_unordered_file_gets_it
         .iter()
         .filter(|(_, _, p)| p.contains("StreamWindowExec"))
         .count();
-    assert!(streamed >= 6, "{streamed} saved queries use the streaming window operator");
+    assert!(
+        streamed >= 6,
+        "{streamed} saved queries use the streaming window operator"
+    );
 }
 
 /// The plan computes a window function (DataFusion's operators or stocklake's).
