@@ -95,3 +95,55 @@ fn bench_query_names_the_missing_venv() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_query_only_times_the_queries_it_names() {
+    let lake = tempfile::tempdir().unwrap();
+    let run = |only: &[&str]| {
+        let mut c = cmd(&[
+            "bench",
+            "query",
+            "--rows",
+            "2000",
+            "--symbols",
+            "4",
+            "--runs",
+            "1",
+        ])
+        .arg("--lake")
+        .arg(lake.path().join("synthetic"))
+        .arg("--venv")
+        .arg(venv())
+        .args(["--threads", "2"]);
+        for name in only {
+            c = c.args(["--only", name]);
+        }
+        c.current_dir(repo()).output()
+    };
+    let out = run(&["volatility", "daily_summary"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let timed: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("local/duckdb"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("geometric mean"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(timed, ["daily_summary", "volatility"], "{stdout}");
+    assert!(stdout.contains("over 2 queries"), "{stdout}");
+
+    let out = run(&["volatility", "no_such_query"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--only no_such_query: no saved query of that name (there are daily_returns,"
+        ),
+        "{stderr}"
+    );
+}
