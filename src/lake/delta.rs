@@ -21,17 +21,11 @@ use crate::tick::{MS_PER_DAY, civil_from_days, file_schema};
 
 /// Table properties set at creation. A year of one commit per second must stay workable:
 /// no expired-log clean-up after every commit (it lists the whole `_delta_log` each time; the
-/// compactor runs it), a checkpoint every 10 commits. `delta.setTransactionRetentionDuration`
+/// compactor runs it), a checkpoint every 100 commits. `delta.setTransactionRetentionDuration`
 /// is never set: it would make idle partitions lose their offsets at the next checkpoint.
-///
-/// Why 10 and not Delta's usual 100: writing a checkpoint loads the table from the previous
-/// checkpoint and every JSON commit after it, all at once (deltalake's kernel reads up to 1,000
-/// log files concurrently, each through a JSON decoder of about 1.6 MB before it has read a
-/// byte). With 100 commits between checkpoints that is some 170 MB, twice, at each checkpoint:
-/// the consumer's peak memory (heaptrack, `stocklake bench soak`). With 10 it is a tenth.
 const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.enableExpiredLogCleanup", "false"),
-    ("delta.checkpointInterval", "10"),
+    ("delta.checkpointInterval", "100"),
     ("delta.logRetentionDuration", "interval 30 days"),
 ];
 

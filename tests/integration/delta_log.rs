@@ -1,6 +1,6 @@
 //! An independent reader of the ticks table's `_delta_log` (tests/py/delta_log_replay.py: plain
 //! Python and pyarrow, not the deltalake package) agrees with stocklake on a table with a
-//! checkpoint (more than 100 commits, `delta.checkpointInterval=10`: the last is version 109's), with
+//! checkpoint (more than 100 commits, `delta.checkpointInterval=100`: version 99's), with
 //! removes before and after the checkpoint (two compactions), and with the JSON commits before
 //! the checkpoint deleted as log clean-up does: the same version, active rows, per-symbol counts
 //! and sums, Kafka offsets counted once, and the same `txn` version per Kafka partition.
@@ -114,7 +114,7 @@ fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
         let mut t = open(lake, &layout).await;
         flushes(&mut t, lake, &layout, &mut next, &mut want, 60).await;
         let mut removed = compact(&mut t).await;
-        // Past 100 commits: every 10th writes a checkpoint.
+        // Past 100 commits: the 100th writes a checkpoint.
         flushes(&mut t, lake, &layout, &mut next, &mut want, 50).await;
         assert!(t.version() > 100);
         removed += compact(&mut t).await;
@@ -125,9 +125,8 @@ fn an_independent_replay_of_the_delta_log_agrees_with_stocklake() {
     let last: Value =
         serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
     let checkpoint = last["version"].as_u64().unwrap();
-    // Every 10th commit writes one: the last of 116 (versions 0 to 115) is version 109's, after
-    // the first compaction (version 61) and before the second (version 112).
-    assert_eq!(checkpoint, 109, "{last}");
+    // The 100th commit (version 99) writes the checkpoint.
+    assert_eq!(checkpoint, 99, "{last}");
     // Log clean-up removes commits a checkpoint covers: every reader must start from it.
     for v in 0..checkpoint {
         std::fs::remove_file(log.join(format!("{v:020}.json"))).unwrap();
