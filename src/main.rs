@@ -11,8 +11,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Before any thread: a thread's first allocation may create a malloc arena.
-    stocklake::memory::limit_arenas();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.log_format);
     stocklake::signal::install();

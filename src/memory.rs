@@ -12,7 +12,7 @@
 pub const MALLOC_ARENAS: i32 = 2;
 
 /// Caps glibc's malloc arenas at [`MALLOC_ARENAS`], unless `MALLOC_ARENA_MAX` is set (then
-/// glibc has read it). Call it at start-up, before any thread.
+/// glibc has read it). Call it before the threads start: arenas made before stay.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
