@@ -593,10 +593,12 @@ pub struct BenchSoakArgs {
     /// Partitions of the topic.
     #[arg(long, default_value_t = 48)]
     pub partitions: i32,
-    /// How far the producer may run ahead of the consumer's last commit, in events (the
-    /// embedded broker keeps at most 5 MiB a partition and drops the oldest beyond that).
-    #[arg(long, default_value_t = 1_500_000)]
-    pub window: u64,
+    /// How far the producer may run ahead of the consumer's last commit, in events. The
+    /// embedded broker keeps at most 5 MiB a partition and drops the oldest beyond that, so by
+    /// default the window fills 3/4 of the busiest partition (by the keys' partitions), with
+    /// what a partition holds measured first on a topic of its own.
+    #[arg(long)]
+    pub window: Option<u64>,
     /// Write the lake into this (new) folder and keep it.
     #[arg(long)]
     pub lake: Option<PathBuf>,

@@ -10,7 +10,8 @@
 //!   error and exit status).
 //! - the core, which knows no command line: `source`, `kafka`, `lake`, `engine`, `compare`,
 //!   `catalog`, `sync`, `print`.
-//! - `aws`, `signal`, `metrics` (Prometheus instruments and their endpoint); then `report` (an error and its causes, each once) and `tick` (the record).
+//! - `aws`, `signal`, `metrics` (Prometheus instruments and their endpoint); then `report` (an error and its causes, each once), `tick` (the record) and `memory` (malloc's
+//!   arenas and trimming).
 
 pub mod aws;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod kafka;
 pub mod lake;
+pub mod memory;
 pub mod metrics;
 pub mod print;
 pub mod repl;

@@ -9,6 +9,9 @@ use crate::lake::{Lake, TableLayout};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &ConsumeArgs, quiet: bool) -> Result<(), Error> {
+    // Before the runtime's and librdkafka's threads: each may create a malloc arena. Only here:
+    // a long-running consumer gains, a query engine on many cores may want its arenas.
+    crate::memory::limit_arenas();
     let kafka = settings.kafka(&args.kafka);
     let opts = settings.consume(args);
     let lake_url = settings.lake_url(args.lake.as_ref());

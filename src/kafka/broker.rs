@@ -21,6 +21,10 @@ use rdkafka_sys as rdsys;
 
 use super::error::KafkaError;
 
+/// What each partition of the embedded broker keeps at most, in bytes (librdkafka's mock
+/// cluster; it drops the oldest message sets beyond that).
+pub const PARTITION_RETENTION_BYTES: u64 = 5 << 20;
+
 #[derive(Debug, Clone)]
 pub struct BrokerOptions {
     /// Number of mock brokers.

@@ -15,13 +15,13 @@ const FLOORS: &[&[&str]] = &[
         "catalog", "compare", "engine", "kafka", "lake", "print", "source", "sync",
     ],
     &["aws", "signal", "metrics"],
-    &["report", "tick"],
+    &["report", "tick", "memory"],
 ];
 
 /// The core: what these modules import must not know of a command line.
 const CORE: &[&str] = &[
     "tick", "source", "kafka", "lake", "engine", "compare", "catalog", "sync", "aws", "print",
-    "report", "metrics",
+    "report", "metrics", "memory",
 ];
 
 /// What the core must not name (a `clap::ValueEnum` derive on a leaf enum is allowed).

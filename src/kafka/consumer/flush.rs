@@ -181,6 +181,7 @@ impl LakeConsumer {
             (flight, std::mem::take(&mut state.landed))
         };
         landed.extend(flight.map(|f| f.land(&self.inner.rt)));
+        let any = !landed.is_empty();
         for l in landed {
             let written = l.result?;
             let offsets = self.inner.account(written, l.events, l.started)?;
@@ -193,6 +194,12 @@ impl LakeConsumer {
                     "committing offsets to Kafka: {e} (the lake is committed; a restart starts after what it holds)"
                 );
             }
+        }
+        if any {
+            // The flush's batches, Parquet buffers and commit are freed: give that memory back.
+            let started = Instant::now();
+            crate::memory::release_free();
+            tracing::debug!("malloc_trim after a flush: {:.1?}", started.elapsed());
         }
         Ok(())
     }
