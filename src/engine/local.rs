@@ -131,7 +131,17 @@ impl LocalEngine {
         let latest = read::open(&ticks_url, None).await.map_err(lake_err)?;
         let layout = read::layout(&latest).map_err(lake_err)?;
 
-        let mut config = SessionConfig::new()
+        // DataFusion's own `DATAFUSION_*` settings apply. Without
+        // DATAFUSION_EXECUTION_TARGET_PARTITIONS, two partitions a core: each partition reads
+        // its files one after the other, and with one a core, a core waits whenever its
+        // partition waits for a file (10M-row lake, 2 cores: every saved query faster with 4
+        // partitions than with 2, `daily_summary` 660 -> 462 ms, `top_movers` 1,541 -> 1,159 ms).
+        let mut config = SessionConfig::from_env().map_err(setup)?;
+        if std::env::var_os("DATAFUSION_EXECUTION_TARGET_PARTITIONS").is_none() {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            config = config.with_target_partitions(2 * cores);
+        }
+        let mut config = config
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", database)
             .with_create_default_catalog_and_schema(true);

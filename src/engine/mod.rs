@@ -153,6 +153,7 @@ pub enum EngineError {
 
 pub mod cast;
 pub mod datetrunc;
+pub mod grouping;
 pub mod lakegen;
 pub mod lakestate;
 pub mod lexer;

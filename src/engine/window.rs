@@ -32,6 +32,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits};
 use datafusion::physical_expr::OrderingRequirements;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::window::{
     PlainAggregateWindowExpr, SlidingAggregateWindowExpr, StandardWindowExpr, WindowExpr,
@@ -40,15 +41,16 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::PlanProperties;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowUDFExpr};
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements, InputOrderMode,
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
 
-/// A session with DataFusion's defaults and [`StreamWindows`] after its physical optimizer
-/// rules (`STOCKLAKE_STREAM_WINDOWS=0` leaves it out, to compare).
+/// A session with DataFusion's defaults, and [`StreamWindows`] and
+/// [`super::grouping::HashGroupBySymbol`] after its physical optimizer rules
+/// (`STOCKLAKE_STREAM_WINDOWS=0`, `STOCKLAKE_HASH_GROUP_BY_SYMBOL=0` leave them out, to compare).
 pub fn session(config: SessionConfig) -> SessionContext {
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
@@ -56,11 +58,15 @@ pub fn session(config: SessionConfig) -> SessionContext {
     if std::env::var("STOCKLAKE_STREAM_WINDOWS").as_deref() != Ok("0") {
         builder = builder.with_physical_optimizer_rule(Arc::new(StreamWindows));
     }
+    if std::env::var("STOCKLAKE_HASH_GROUP_BY_SYMBOL").as_deref() != Ok("0") {
+        builder =
+            builder.with_physical_optimizer_rule(Arc::new(super::grouping::HashGroupBySymbol));
+    }
     SessionContext::new_with_state(builder.build())
 }
 
-/// The rule that puts [`StreamWindowExec`] in place of each `BoundedWindowAggExec` it can
-/// compute (see the module docs).
+/// The rule that puts [`StreamWindowExec`] in place of each `BoundedWindowAggExec` and
+/// `WindowAggExec` it can compute (see the module docs).
 #[derive(Debug, Default)]
 pub struct StreamWindows;
 
@@ -71,10 +77,18 @@ impl PhysicalOptimizerRule for StreamWindows {
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() else {
-                return Ok(Transformed::no(node));
+            let exec = if let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() {
+                if window.input_order_mode != InputOrderMode::Sorted {
+                    return Ok(Transformed::no(node));
+                }
+                StreamWindowExec::try_new(window.window_expr(), window.input(), &node, false)?
+            } else if let Some(window) = node.downcast_ref::<WindowAggExec>() {
+                // Its input is sorted by the partition keys (it requires that).
+                StreamWindowExec::try_new(window.window_expr(), window.input(), &node, true)?
+            } else {
+                None
             };
-            match StreamWindowExec::try_from_bounded(window, &node)? {
+            match exec {
                 Some(exec) => Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>)),
                 None => Ok(Transformed::no(node)),
             }
@@ -95,6 +109,8 @@ impl PhysicalOptimizerRule for StreamWindows {
 #[derive(Debug, Clone)]
 enum Func {
     RowNumber,
+    /// An aggregate over the whole partition, computed by DataFusion's own accumulator.
+    Whole(Arc<AggregateFunctionExpr>),
     /// `lag(arg, offset)` with a NULL default.
     Lag {
         offset: usize,
@@ -153,6 +169,9 @@ pub struct StreamWindowExec {
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     /// The replaced node (for its expressions), its properties, requirements and schema.
     original: Arc<dyn ExecutionPlan>,
+    /// Every function is an aggregate over its whole partition: rows are held until their
+    /// partition ends (see [`whole`]).
+    whole: bool,
     properties: Arc<PlanProperties>,
     schema: SchemaRef,
     required_distribution: InputDistributionRequirements,
@@ -161,29 +180,35 @@ pub struct StreamWindowExec {
 }
 
 impl StreamWindowExec {
-    /// The operator for `window` (the node `node`), or None when one of its functions is not
-    /// one it computes or its input is not in partition order.
-    fn try_from_bounded(
-        window: &BoundedWindowAggExec,
+    /// The operator for the window node `node` (its expressions `exprs` over `input`, whose
+    /// rows of a partition are contiguous and in window order), or None when one of its
+    /// functions is not one it computes. `whole`: the node is DataFusion's unbounded
+    /// `WindowAggExec`, taken only when every function is an aggregate over its whole
+    /// partition.
+    fn try_new(
+        exprs: &[Arc<dyn WindowExpr>],
+        input: &Arc<dyn ExecutionPlan>,
         node: &Arc<dyn ExecutionPlan>,
+        whole: bool,
     ) -> Result<Option<Self>> {
-        if window.input_order_mode != InputOrderMode::Sorted {
-            return Ok(None);
-        }
-        let input_schema = window.input().schema();
+        let input_schema = input.schema();
         let mut specs = Vec::new();
-        for expr in window.window_expr() {
-            match spec(expr.as_ref(), &input_schema)? {
+        for expr in exprs {
+            let spec = if whole {
+                whole::spec(expr.as_ref())
+            } else {
+                spec(expr.as_ref(), &input_schema)?
+            };
+            match spec {
                 Some(s) => specs.push(s),
                 None => return Ok(None),
             }
         }
-        let partition_by = window
-            .window_expr()
+        let partition_by = exprs
             .first()
             .map(|e| e.partition_by().to_vec())
             .unwrap_or_default();
-        if window.window_expr().iter().any(|e| {
+        if exprs.iter().any(|e| {
             e.partition_by().len() != partition_by.len()
                 || e.partition_by()
                     .iter()
@@ -193,8 +218,9 @@ impl StreamWindowExec {
             return Ok(None);
         }
         Ok(Some(StreamWindowExec {
-            input: Arc::clone(window.input()),
+            input: Arc::clone(input),
             original: Arc::clone(node),
+            whole,
             specs,
             partition_by,
             properties: Arc::clone(node.properties()),
@@ -395,6 +421,7 @@ impl ExecutionPlan for StreamWindowExec {
         Ok(Arc::new(StreamWindowExec {
             input,
             original: Arc::clone(&self.original),
+            whole: self.whole,
             specs: self.specs.clone(),
             partition_by: self.partition_by.clone(),
             properties: Arc::clone(&self.properties),
@@ -412,6 +439,14 @@ impl ExecutionPlan for StreamWindowExec {
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let metrics = BaselineMetrics::new(&self.metrics, partition);
+        if self.whole {
+            let state = whole::WholeState::new(
+                self.specs.clone(),
+                self.partition_by.clone(),
+                Arc::clone(&self.schema),
+            );
+            return Ok(whole::stream(input, state, metrics));
+        }
         let mut state = PartitionState {
             specs: self.specs.clone(),
             partition_by: self.partition_by.clone(),
@@ -522,6 +557,7 @@ impl PartitionState {
 }
 
 mod state;
+mod whole;
 
 use state::FuncState;
 

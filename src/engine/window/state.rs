@@ -25,7 +25,7 @@ pub(crate) enum FuncState {
 impl FuncState {
     pub(super) fn new(func: &Func, arg_type: &DataType) -> Self {
         match func {
-            Func::RowNumber => FuncState::RowNumber,
+            Func::RowNumber | Func::Whole(_) => FuncState::RowNumber,
             Func::Lag { .. } => FuncState::Lag { carry: None },
             Func::Agg { kind, .. } => {
                 if *kind != AggKind::Count && *arg_type == DataType::Float64 {

@@ -234,3 +234,27 @@ async fn frames_it_does_not_compute_stay_with_datafusion() {
     )
     .await;
 }
+
+/// The plan of `sql` with the operator has none of DataFusion's window operators left.
+async fn all_windows_ours(sql: &str) {
+    let (_, plan, _) = both(1, sql).await;
+    assert!(!plan.contains("WindowAggExec"), "{sql}\n{plan}");
+}
+
+#[tokio::test]
+async fn whole_partition_aggregates_match_datafusion() {
+    let whole = "SELECT sym, t, count(*) OVER (PARTITION BY sym) AS n, sum(x) OVER (PARTITION BY sym) AS s, \
+         avg(x) OVER (PARTITION BY sym) AS a, min(i) OVER (PARTITION BY sym) AS mn, \
+         max(x) OVER (PARTITION BY sym) AS mx, count(DISTINCT i) OVER (PARTITION BY sym) AS d \
+         FROM ticks ORDER BY sym, t";
+    check(whole, true).await;
+    all_windows_ours(whole).await;
+    // The shape of `top_movers`: a rank within each day and the day's count, over rows that
+    // must first be sorted by day.
+    let movers = "SELECT t, sym, x FROM (SELECT t, sym, x, \
+         row_number() OVER (PARTITION BY t ORDER BY abs(x) DESC, sym) AS r, \
+         count(*) OVER (PARTITION BY t) AS n FROM ticks WHERE x IS NOT NULL) \
+         WHERE r = 1 AND n > 1 ORDER BY t, sym";
+    check(movers, true).await;
+    all_windows_ours(movers).await;
+}
