@@ -36,7 +36,7 @@ pub struct TrinoFloatToDecimal;
 
 impl AnalyzerRule for TrinoFloatToDecimal {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan.transform_up_with_subqueries(rewrite_node)?.data)
+        rewrite_exprs(plan, rewrite_cast)
     }
 
     fn name(&self) -> &str {
@@ -44,8 +44,23 @@ impl AnalyzerRule for TrinoFloatToDecimal {
     }
 }
 
-/// One plan node: each float-to-decimal cast in its expressions replaced, names kept.
-fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+/// The plan and its subqueries with `rewrite` applied to every expression of every node,
+/// bottom up, each expression keeping its name; `rewrite` gets the node's input schema (a
+/// scan's: its source's).
+pub(crate) fn rewrite_exprs(
+    plan: LogicalPlan,
+    rewrite: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    Ok(plan
+        .transform_up_with_subqueries(|node| rewrite_node(node, rewrite))?
+        .data)
+}
+
+/// One plan node: `rewrite` applied to its expressions, names kept.
+fn rewrite_node(
+    plan: LogicalPlan,
+    rewrite: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
     let mut schema = merge_schema(&plan.inputs());
     if let LogicalPlan::TableScan(scan) = &plan {
         let source =
@@ -56,7 +71,7 @@ fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let rewritten = plan.map_expressions(|expr| {
         let name = names.save(&expr);
         Ok(expr
-            .transform_up(|e| rewrite_cast(e, &schema))?
+            .transform_up(|e| rewrite(e, &schema))?
             .update_data(|e| name.restore(e)))
     })?;
     if rewritten.transformed {

@@ -522,21 +522,7 @@ impl PartitionState {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let keys = self
-            .partition_by
-            .iter()
-            .map(|e| e.evaluate(batch)?.into_array(n))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let ranges = if keys.is_empty() {
-            std::iter::once(0..n).collect()
-        } else {
-            partition(&keys)?.ranges()
-        };
-        let first_key = keys
-            .iter()
-            .map(|k| ScalarValue::try_from_array(k, 0))
-            .collect::<Result<Vec<_>>>()?;
-        let continues = self.last_key.as_ref().is_some_and(|k| *k == first_key);
+        let (ranges, continues, last_key) = key_ranges(&self.partition_by, batch, &self.last_key)?;
         let mut runs = Vec::with_capacity(ranges.len());
         for (i, r) in ranges.into_iter().enumerate() {
             let first_pos = if i == 0 && continues { self.pos } else { 0 };
@@ -547,13 +533,35 @@ impl PartitionState {
                 first_pos,
             });
         }
-        self.last_key = Some(
-            keys.iter()
-                .map(|k| ScalarValue::try_from_array(k, n - 1))
-                .collect::<Result<Vec<_>>>()?,
-        );
+        self.last_key = Some(last_key);
         Ok(runs)
     }
+}
+
+/// A non-empty batch's runs of equal window-partition keys (`partition_by`), whether its first
+/// row continues the partition of `last_key` (the last row seen before), and its last row's key.
+fn key_ranges(
+    partition_by: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+    last_key: &Option<Vec<ScalarValue>>,
+) -> Result<(Vec<std::ops::Range<usize>>, bool, Vec<ScalarValue>)> {
+    let n = batch.num_rows();
+    let keys = partition_by
+        .iter()
+        .map(|e| e.evaluate(batch)?.into_array(n))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let ranges = if keys.is_empty() {
+        std::iter::once(0..n).collect()
+    } else {
+        partition(&keys)?.ranges()
+    };
+    let key_at = |row: usize| {
+        keys.iter()
+            .map(|k| ScalarValue::try_from_array(k, row))
+            .collect::<Result<Vec<_>>>()
+    };
+    let continues = last_key.as_ref() == Some(&key_at(0)?);
+    Ok((ranges, continues, key_at(n - 1)?))
 }
 
 mod state;

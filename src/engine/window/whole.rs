@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::compute::kernels::partition::partition;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::WindowFrameBound;
@@ -73,22 +72,8 @@ impl WholeState {
         if n == 0 {
             return Ok(None);
         }
-        let keys = self
-            .partition_by
-            .iter()
-            .map(|e| e.evaluate(batch)?.into_array(n))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let ranges = if keys.is_empty() {
-            std::iter::once(0..n).collect()
-        } else {
-            partition(&keys)?.ranges()
-        };
-        let key_at = |row: usize| {
-            keys.iter()
-                .map(|k| ScalarValue::try_from_array(k, row))
-                .collect::<Result<Vec<_>>>()
-        };
-        let continues = self.last_key.as_ref() == Some(&key_at(0)?);
+        let (ranges, continues, last_key) =
+            super::key_ranges(&self.partition_by, batch, &self.last_key)?;
         let mut done = Vec::new();
         for (i, r) in ranges.into_iter().enumerate() {
             let starts_partition = i > 0 || !continues;
@@ -97,7 +82,7 @@ impl WholeState {
             }
             self.pending.push(batch.slice(r.start, r.len()));
         }
-        self.last_key = Some(key_at(n - 1)?);
+        self.last_key = Some(last_key);
         if done.is_empty() {
             return Ok(None);
         }
