@@ -167,15 +167,12 @@ pub struct StreamWindowExec {
     input: Arc<dyn ExecutionPlan>,
     specs: Vec<Spec>,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
-    /// The replaced node (for its expressions), its properties, requirements and schema.
+    /// The replaced node: its expressions, properties, input requirements and schema are this
+    /// operator's (it computes the same columns).
     original: Arc<dyn ExecutionPlan>,
     /// Every function is an aggregate over its whole partition: rows are held until their
     /// partition ends (see [`whole`]).
     whole: bool,
-    properties: Arc<PlanProperties>,
-    schema: SchemaRef,
-    required_distribution: InputDistributionRequirements,
-    required_ordering: Vec<Option<OrderingRequirements>>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -223,10 +220,6 @@ impl StreamWindowExec {
             whole,
             specs,
             partition_by,
-            properties: Arc::clone(node.properties()),
-            schema: node.schema(),
-            required_distribution: node.input_distribution_requirements(),
-            required_ordering: node.required_input_ordering(),
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
@@ -278,17 +271,10 @@ fn spec(expr: &dyn WindowExpr, input: &SchemaRef) -> Result<Option<Spec>> {
             _ => None,
         });
     }
-    // A FILTER clause has no public accessor; the Debug form carries it.
     let (agg, filter) = if let Some(s) = any.downcast_ref::<SlidingAggregateWindowExpr>() {
-        (
-            s.get_aggregate_expr(),
-            format!("{s:?}").contains("filter: Some"),
-        )
+        (s.get_aggregate_expr(), has_filter(s))
     } else if let Some(p) = any.downcast_ref::<PlainAggregateWindowExpr>() {
-        (
-            p.get_aggregate_expr(),
-            format!("{p:?}").contains("filter: Some"),
-        )
+        (p.get_aggregate_expr(), has_filter(p))
     } else {
         return Ok(None);
     };
@@ -325,6 +311,12 @@ fn spec(expr: &dyn WindowExpr, input: &SchemaRef) -> Result<Option<Spec>> {
         arg_type,
         name,
     }))
+}
+
+/// The aggregate window expression has a FILTER clause (which has no public accessor; the
+/// Debug form carries it).
+fn has_filter(expr: &impl fmt::Debug) -> bool {
+    format!("{expr:?}").contains("filter: Some")
 }
 
 /// The expression's frame when it is a ROWS frame this operator computes.
@@ -381,15 +373,11 @@ impl ExecutionPlan for StreamWindowExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.original.properties()
     }
 
     fn input_distribution_requirements(&self) -> InputDistributionRequirements {
-        self.required_distribution.clone()
+        self.original.input_distribution_requirements()
     }
 
     fn apply_expressions(
@@ -400,7 +388,7 @@ impl ExecutionPlan for StreamWindowExec {
     }
 
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
-        self.required_ordering.clone()
+        self.original.required_input_ordering()
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -424,10 +412,6 @@ impl ExecutionPlan for StreamWindowExec {
             whole: self.whole,
             specs: self.specs.clone(),
             partition_by: self.partition_by.clone(),
-            properties: Arc::clone(&self.properties),
-            schema: Arc::clone(&self.schema),
-            required_distribution: self.required_distribution.clone(),
-            required_ordering: self.required_ordering.clone(),
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
@@ -443,14 +427,14 @@ impl ExecutionPlan for StreamWindowExec {
             let state = whole::WholeState::new(
                 self.specs.clone(),
                 self.partition_by.clone(),
-                Arc::clone(&self.schema),
+                self.schema(),
             );
             return Ok(whole::stream(input, state, metrics));
         }
         let mut state = PartitionState {
             specs: self.specs.clone(),
             partition_by: self.partition_by.clone(),
-            schema: Arc::clone(&self.schema),
+            schema: self.schema(),
             last_key: None,
             pos: 0,
             funcs: self
@@ -469,7 +453,7 @@ impl ExecutionPlan for StreamWindowExec {
             out
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
+            self.schema(),
             stream,
         )))
     }

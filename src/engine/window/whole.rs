@@ -25,8 +25,7 @@ use super::{Func, Spec};
 /// The spec of a whole-partition aggregate (no FILTER), or None.
 pub(super) fn spec(expr: &dyn WindowExpr) -> Option<Spec> {
     let plain = expr.as_any().downcast_ref::<PlainAggregateWindowExpr>()?;
-    // A FILTER clause has no public accessor; the Debug form carries it.
-    if format!("{plain:?}").contains("filter: Some") {
+    if super::has_filter(plain) {
         return None;
     }
     let frame = expr.get_window_frame();
