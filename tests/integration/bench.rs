@@ -3,39 +3,54 @@
 //! ratio and their geometric mean printed. DuckDB is an independent reader here: the bench fails
 //! when a query's result has a different number of rows on the two engines.
 
+use std::path::Path;
+use std::process::Output;
+
 use crate::harness::cmd::{cmd, venv};
 use crate::harness::repo;
 
-#[test]
-fn bench_query_times_every_saved_query_on_both_engines_with_the_same_row_counts() {
-    let lake = tempfile::tempdir().unwrap();
-    let out = cmd(&[
+/// `stocklake bench query` with one timed run on a synthetic lake of `rows` rows and `symbols`
+/// symbols kept in `lake`/synthetic, DuckDB from `venv`, 2 threads, and `extra` arguments.
+fn bench_query(lake: &Path, rows: &str, symbols: &str, venv: &Path, extra: &[&str]) -> Output {
+    cmd(&[
         "bench",
         "query",
         "--rows",
-        "20000",
+        rows,
         "--symbols",
-        "20",
+        symbols,
         "--runs",
         "1",
     ])
     .arg("--lake")
-    .arg(lake.path().join("synthetic"))
+    .arg(lake.join("synthetic"))
     .arg("--venv")
-    .arg(venv())
+    .arg(venv)
     .args(["--threads", "2"])
+    .args(extra)
     .current_dir(repo())
-    .output();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    .output()
+}
 
-    let table: Vec<&str> = stdout
+/// The lines of the printed local/DuckDB table, one a query.
+fn ratio_lines(stdout: &str) -> Vec<&str> {
+    stdout
         .lines()
         .skip_while(|l| !l.starts_with("query") || !l.contains("local/duckdb"))
         .skip(1)
         .take_while(|l| !l.starts_with("geometric mean"))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn bench_query_times_every_saved_query_on_both_engines_with_the_same_row_counts() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = bench_query(lake.path(), "20000", "20", &venv(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let table = ratio_lines(&stdout);
     let names: Vec<&str> = table
         .iter()
         .filter_map(|l| l.split_whitespace().next())
@@ -72,22 +87,7 @@ fn bench_query_times_every_saved_query_on_both_engines_with_the_same_row_counts(
 #[test]
 fn bench_query_names_the_missing_venv() {
     let lake = tempfile::tempdir().unwrap();
-    let out = cmd(&[
-        "bench",
-        "query",
-        "--rows",
-        "200",
-        "--symbols",
-        "2",
-        "--runs",
-        "1",
-    ])
-    .arg("--lake")
-    .arg(lake.path().join("synthetic"))
-    .arg("--venv")
-    .arg(lake.path().join("no-venv"))
-    .current_dir(repo())
-    .output();
+    let out = bench_query(lake.path(), "200", "2", &lake.path().join("no-venv"), &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -100,25 +100,8 @@ fn bench_query_names_the_missing_venv() {
 fn bench_query_only_times_the_queries_it_names() {
     let lake = tempfile::tempdir().unwrap();
     let run = |only: &[&str]| {
-        let mut c = cmd(&[
-            "bench",
-            "query",
-            "--rows",
-            "2000",
-            "--symbols",
-            "4",
-            "--runs",
-            "1",
-        ])
-        .arg("--lake")
-        .arg(lake.path().join("synthetic"))
-        .arg("--venv")
-        .arg(venv())
-        .args(["--threads", "2"]);
-        for name in only {
-            c = c.args(["--only", name]);
-        }
-        c.current_dir(repo()).output()
+        let extra: Vec<&str> = only.iter().flat_map(|n| ["--only", n]).collect();
+        bench_query(lake.path(), "2000", "4", &venv(), &extra)
     };
     let out = run(&["volatility", "daily_summary"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -127,11 +110,8 @@ fn bench_query_only_times_the_queries_it_names() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let timed: Vec<&str> = stdout
-        .lines()
-        .skip_while(|l| !l.contains("local/duckdb"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("geometric mean"))
+    let timed: Vec<&str> = ratio_lines(&stdout)
+        .iter()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(timed, ["daily_summary", "volatility"], "{stdout}");
