@@ -113,11 +113,24 @@ pub struct AppTxn {
 /// The ticks Delta table, at the version this handle last loaded or committed. Nothing here
 /// refreshes it silently: [`TicksTable::commit`] commits against that version, and only
 /// [`TicksTable::refresh`] moves it forward.
+///
+/// A writer never holds the table's file list: commits are written as log entries directly
+/// (`delta/commit.rs`), `txn` versions come from the kernel's log replay of that one action,
+/// and checkpoints are streamed (`delta/checkpoint.rs`). Only [`TicksTable::loaded`] loads the
+/// file list, for readers of the handle.
 #[derive(Clone)]
 pub struct TicksTable {
     table: DeltaTable,
     name: String,
     spec: Spec,
+    /// The version this handle holds (the loaded state of `table` may be older).
+    version: u64,
+    /// Commits between checkpoints (`delta.checkpointInterval`).
+    checkpoint_interval: u64,
+    /// How long `remove` tombstones stay in checkpoints (`delta.deletedFileRetentionDuration`).
+    tombstone_retention: std::time::Duration,
+    /// The kernel's snapshot last used for `txn` versions, advanced from there.
+    kernel: Arc<std::sync::Mutex<Option<delta_kernel::snapshot::SnapshotRef>>>,
 }
 
 /// What a table must look like: its columns and partition columns.
@@ -189,7 +202,7 @@ impl std::fmt::Debug for TicksTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TicksTable")
             .field("table", &self.name)
-            .field("version", &self.table.version())
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -298,7 +311,9 @@ impl TicksTable {
             None
         };
         let layout = existing.or_else(|| wanted.cloned()).unwrap_or_default();
-        let table = Self::open_or_create(url, wanted.unwrap_or(&layout)).await?;
+        let mut table = Self::open_or_create(url, wanted.unwrap_or(&layout)).await?;
+        // A writer needs no file list: let it go rather than hold it for the whole run.
+        table.table.state = None;
         Ok((table, layout))
     }
 
@@ -345,7 +360,22 @@ impl TicksTable {
                 }
             }
         }
-        let this = TicksTable { table, name, spec };
+        let properties = table.snapshot().map_err(delta_err(&name))?.table_config();
+        let checkpoint_interval = properties
+            .checkpoint_interval
+            .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get());
+        let tombstone_retention = properties
+            .deleted_file_retention_duration
+            .unwrap_or(checkpoint::DEFAULT_TOMBSTONE_RETENTION);
+        let this = TicksTable {
+            version: table.version().unwrap_or_default(),
+            table,
+            name,
+            spec,
+            checkpoint_interval,
+            tombstone_retention,
+            kernel: Arc::default(),
+        };
         this.check_layout()?;
         Ok(this)
     }
@@ -394,46 +424,138 @@ impl TicksTable {
 
     /// The version this handle holds (last loaded or committed).
     pub fn version(&self) -> u64 {
-        self.table.version().unwrap_or_default()
+        self.version
     }
 
-    /// The underlying table at the version this handle holds (for readers:
-    /// `table().table_provider()` is the DataFusion provider of exactly that version).
+    /// The underlying table as it was opened or last [`loaded`](Self::loaded): after a commit
+    /// through this handle it is behind [`version`](Self::version), and a writer's handle holds
+    /// no state at all. Readers call `loaded` first.
     pub fn table(&self) -> &DeltaTable {
         &self.table
+    }
+
+    /// The underlying table loaded (with its file list) at the version this handle holds:
+    /// `loaded().await?.table_provider()` is the DataFusion provider of exactly that version.
+    pub async fn loaded(&mut self) -> Result<&DeltaTable, LakeError> {
+        if self.table.version() != Some(self.version) {
+            let table = &mut self.table;
+            if table.state.is_some() {
+                table.update_incremental(Some(self.version)).await
+            } else {
+                table.load_version(self.version).await
+            }
+            .map_err(delta_err(&self.name))?;
+        }
+        Ok(&self.table)
     }
 
     /// Moves this handle to the latest committed version, and returns it. A writer does this
     /// when it (re)validates its partitions, never on its own before a commit.
     pub async fn refresh(&mut self) -> Result<u64, LakeError> {
-        self.table
-            .update_incremental(None)
+        let latest = self
+            .table
+            .log_store()
+            .get_latest_version(self.version)
             .await
             .map_err(delta_err(&self.name))?;
-        Ok(self.version())
+        self.version = self.version.max(latest);
+        Ok(self.version)
     }
 
     /// The `txn` version of `app_id` at the version this handle holds; None when the table has
-    /// never seen it.
+    /// never seen it. Read by the kernel's replay of `txn` actions alone, not the file list.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
-        self.state()?
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await
-            .map_err(delta_err(&self.name))
+        let engine = self.table.log_store().engine(None);
+        let root = self.root_url();
+        let version = self.version;
+        let cache = Arc::clone(&self.kernel);
+        let app_id = app_id.to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            let cached = cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let snapshot = match cached {
+                Some(s) if s.version() == version => s,
+                Some(s) if s.version() < version => {
+                    delta_kernel::snapshot::Snapshot::builder_from(s)
+                        .at_version(version)
+                        .build(engine.as_ref())?
+                }
+                _ => delta_kernel::snapshot::Snapshot::builder_for(root.as_str())
+                    .at_version(version)
+                    .build(engine.as_ref())?,
+            };
+            *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&snapshot));
+            snapshot.get_app_id_version(&app_id, engine.as_ref())
+        })
+        .await
+        .map_err(|e| LakeError::Format {
+            key: self.name.clone(),
+            message: format!("reading txn versions failed: {e}"),
+        })?;
+        found.map_err(|e| delta_err(&self.name)(e.into()))
+    }
+
+    /// The table's root URL with its trailing slash (the kernel joins paths onto it).
+    fn root_url(&self) -> Url {
+        let mut root = self.table.log_store().root_url().clone();
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        root
+    }
+
+    /// After a commit of `version`: the checkpoint when one is due. A checkpoint that fails
+    /// fails nothing (the commit stands; readers replay from the previous checkpoint).
+    async fn after_commit(&mut self, version: u64) {
+        // deltalake's rule (versions 99, 199, … for an interval of 100), so that every writer
+        // of the table checkpoints the same versions.
+        if !(version + 1).is_multiple_of(self.checkpoint_interval) {
+            return;
+        }
+        let log_store = self.table.log_store();
+        match checkpoint::write(&log_store, &self.name, version, self.tombstone_retention).await {
+            Ok(written) => tracing::debug!("{}: checkpoint {version}: {written:?}", self.name),
+            Err(e) => tracing::warn!(
+                "{}: the checkpoint of version {version} was not written: {}",
+                self.name,
+                crate::report::chain(&e)
+            ),
+        }
+    }
+
+    /// Writes the checkpoint of the version this handle holds (streamed from the previous one
+    /// where it can be).
+    pub async fn checkpoint(&self) -> Result<checkpoint::Written, LakeError> {
+        checkpoint::write(
+            &self.table.log_store(),
+            &self.name,
+            self.version,
+            self.tombstone_retention,
+        )
+        .await
     }
 }
 
-/// The Delta table as a DataFusion table provider, at the version `table` holds.
+/// deltalake's and the kernel's checkpoint interval when a table sets none.
+const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
+
+/// The Delta table as a DataFusion table provider, at the version `table` holds (loaded into a
+/// copy of the handle's table when the handle's own state is behind, see [`TicksTable::table`]).
 pub async fn provider(
     table: &TicksTable,
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, LakeError> {
-    table
-        .table()
-        .table_provider()
-        .await
-        .map_err(|e| delta_err(table.name())(e.into()))
+    let name = table.name();
+    let provider = if table.table.version() == Some(table.version) {
+        table.table.table_provider().await
+    } else {
+        let mut copy = table.clone();
+        copy.loaded().await?;
+        copy.table.table_provider().await
+    };
+    provider.map_err(|e| delta_err(name)(e.into()))
 }
 
+/// Streamed checkpoints: `delta/checkpoint.rs`.
+pub mod checkpoint;
 /// Committing a flush, and resolving a commit whose answer was lost: `delta/commit.rs`.
 mod commit;
 mod inspect;

@@ -259,10 +259,11 @@ pub async fn upgrade_until(lake_url: &str, stop_after: Phase) -> Result<UpgradeR
     // A lake of many files makes one large commit: a checkpoint spares every reader and writer
     // from parsing it on each open (best effort: without it the table is the same, only slower
     // to open until the next checkpoint).
-    if let Err(e) = deltalake::checkpoints::create_checkpoint(ticks.table(), None).await {
+    if let Err(e) = ticks.checkpoint().await {
         tracing::warn!(
-            "{}: writing a checkpoint after the upgrade: {e}",
-            ticks.name()
+            "{}: writing a checkpoint after the upgrade: {}",
+            ticks.name(),
+            crate::report::chain(&e)
         );
     }
     if stop_after == Phase::Ticks {

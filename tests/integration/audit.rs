@@ -372,7 +372,7 @@ fn a_planted_gap_and_uncommitted_rows_are_named_with_their_partition_and_range()
     let new_rel = rel.replace(".parquet", "-rewritten.parquet");
     std::fs::write(dir.path().join("ticks").join(&new_rel), &bytes).unwrap();
     rt().block_on(async {
-        let t = table.table();
+        let t = table.loaded().await.unwrap().clone();
         let state = t.snapshot().unwrap();
         let old = state.log_data().iter().find(|f| f.path() == rel).unwrap();
         let add = Add {

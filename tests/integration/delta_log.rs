@@ -79,7 +79,9 @@ async fn flushes(
 /// Bin-packs the table's small files with deltalake's OPTIMIZE: `remove`s of every old file.
 async fn compact(t: &mut TicksTable) -> u64 {
     let (_, metrics) = t
-        .table()
+        .loaded()
+        .await
+        .unwrap()
         .clone()
         .optimize()
         .with_target_size(NonZeroU64::new(64 << 20).unwrap())

@@ -212,7 +212,7 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
             commit(&mut t, upstream.path(), &layout, "ticks", &[chunk]).await;
         }
         assert_eq!(t.version(), 4);
-        deltalake::checkpoints::create_checkpoint(t.table(), None)
+        deltalake::checkpoints::create_checkpoint(t.loaded().await.unwrap(), None)
             .await
             .unwrap();
         let config = moto.sdk_config().await;
@@ -319,7 +319,7 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
         // still names them.
         let before = aapl_files(upstream.path());
         assert_eq!(before.len(), 2, "{before:?}");
-        let (_, metrics) = t.table().clone().optimize().await.unwrap();
+        let (_, metrics) = t.loaded().await.unwrap().clone().optimize().await.unwrap();
         assert_eq!(metrics.num_files_removed, 2, "{metrics:?}");
         upload_dir(&config, "sync4", "lake", upstream.path()).await;
         for f in &before {

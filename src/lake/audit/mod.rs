@@ -194,10 +194,10 @@ impl Offsets {
 
 /// A data file read by byte ranges (its footer, then the projected column chunks), its size
 /// known from the Delta log.
-struct RangeReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
+pub(crate) struct RangeReader {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: Path,
+    pub(crate) size: u64,
 }
 
 fn external(e: object_store::Error) -> parquet::errors::ParquetError {

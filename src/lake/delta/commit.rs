@@ -5,18 +5,26 @@
 //! it, so a commit that landed is taken as done (never written twice) and one that did not is
 //! tried again (never lost). The search also tells our own commit from another writer's: the
 //! conflict check of a retry that meets our own landed commit sees "our" `txn` in it.
+//!
+//! The log entry is written here, put-if-absent through deltalake's log store, not through
+//! deltalake's commit builder: that one needs the table's loaded state (every active file) and
+//! keeps it up to date after each commit, which made a long-running consumer grow with the
+//! table (issue 16's soak). The conflict rule is the one the builder applied to a streaming
+//! append: other writers' commits in between are read, and only a `txn` of one of our
+//! partitions (taken over) or a change of the table's metadata or protocol refuses the commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use deltalake::kernel::transaction::{
-    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
-};
+use bytes::Bytes;
+use deltalake::kernel::transaction::TransactionError;
 use deltalake::kernel::{Action, Add, Transaction};
-use deltalake::protocol::{DeltaOperation, OutputMode};
+use deltalake::logstore::CommitOrBytes;
 use deltalake::{DeltaTable, DeltaTableError};
+use futures::StreamExt as _;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
+use serde_json::json;
 
 use super::{AppTxn, COMMIT_RETRIES, DataFile, TicksTable, delta_err, writer_id};
 use crate::lake::LakeError;
@@ -69,6 +77,26 @@ pub(super) async fn find_commit(
     Ok(None)
 }
 
+/// Why an attempt ended without a commit.
+enum Failure {
+    /// Final: nothing was committed and a new attempt cannot change that.
+    Refused(LakeError),
+    /// The store's request failed; the entry may or may not be in the log.
+    Store(DeltaTableError),
+}
+
+/// What a log entry written by someone else means for our commit.
+enum Verdict {
+    /// It is our own commit, landed by an earlier attempt whose answer was lost.
+    Ours,
+    /// It holds a `txn` of one of our app ids: the partitions were taken over.
+    TakenOver,
+    /// It changed the table's metadata or protocol (what it says).
+    Changed(&'static str),
+    /// Another writer's commit that does not touch ours.
+    Fine,
+}
+
 impl TicksTable {
     /// Records one flush as ONE commit: an `add` per file and a `txn` per Kafka partition,
     /// against the version this handle holds. Commits of other writers made since then are
@@ -80,18 +108,15 @@ impl TicksTable {
         let id = commit_id();
         let base = self.version();
         self.check_present(base).await?;
+        let entry = entry(files, txns, &id, chrono::Utc::now().timestamp_millis());
         let mut attempt = 1;
         loop {
-            let error = match self.commit_once(files, txns, &id).await {
-                Ok(version) => return Ok(version),
-                Err(e) => e,
+            let error = match self.commit_once(&entry, txns, &id, base).await {
+                Ok(version) => return Ok(self.committed(version).await),
+                Err(Failure::Refused(e)) => return Err(e),
+                Err(Failure::Store(e)) => e,
             };
-            let found = if may_have_landed(&error) {
-                find_commit(&self.table, &self.name, base, &id).await
-            } else {
-                Ok(None)
-            };
-            match found {
+            match find_commit(&self.table, &self.name, base, &id).await {
                 Ok(Some(version)) => {
                     tracing::warn!(
                         "{}: the commit's answer was lost ({}), but the log holds it as version \
@@ -99,11 +124,7 @@ impl TicksTable {
                         self.name,
                         crate::report::chain(&error)
                     );
-                    self.table
-                        .update_incremental(Some(version))
-                        .await
-                        .map_err(delta_err(&self.name))?;
-                    return Ok(version);
+                    return Ok(self.committed(version).await);
                 }
                 Ok(None) => {}
                 Err(search) => {
@@ -115,45 +136,34 @@ impl TicksTable {
                     return Err(self.commit_error(error, base));
                 }
             }
-            match error {
-                DeltaTableError::Transaction {
-                    source:
-                        TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
-                } => {
-                    return Err(LakeError::TakenOver {
-                        table: self.name.clone(),
-                        app_ids: txns
-                            .iter()
-                            .map(|t| t.app_id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        version: base,
-                    });
-                }
-                e if unconfirmed(&e) && attempt < UNCONFIRMED_ATTEMPTS => {
-                    let wait = Duration::from_millis(250 << attempt);
-                    tracing::warn!(
-                        "{}: commit attempt {attempt} failed and did not land ({}); trying \
-                         again in {wait:?}",
-                        self.name,
-                        crate::report::chain(&e)
-                    );
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                // The table may have gone between the check and the commit: say so if it did.
-                e => {
-                    return Err(match self.check_present(base).await {
-                        Err(gone @ LakeError::TableGone { .. }) => gone,
-                        _ => self.commit_error(e, base),
-                    });
-                }
+            if unconfirmed(&error) && attempt < UNCONFIRMED_ATTEMPTS {
+                let wait = Duration::from_millis(250 << attempt);
+                tracing::warn!(
+                    "{}: commit attempt {attempt} failed and did not land ({}); trying again in \
+                     {wait:?}",
+                    self.name,
+                    crate::report::chain(&error)
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
             }
+            // The table may have gone between the check and the commit: say so if it did.
+            return Err(match self.check_present(base).await {
+                Err(gone @ LakeError::TableGone { .. }) => gone,
+                _ => self.commit_error(error, base),
+            });
         }
     }
 
-    /// A failed commit as the lake's error: a failed request of the store names the log entry
-    /// (deltalake says "Failed to read delta log object" for a failed write too).
+    /// This handle now holds `version`, its commit: the checkpoint follows when one is due.
+    async fn committed(&mut self, version: u64) -> u64 {
+        self.version = version;
+        self.after_commit(version).await;
+        version
+    }
+
+    /// A failed commit as the lake's error: a failed request of the store names the log entry.
     fn commit_error(&self, e: DeltaTableError, base: u64) -> LakeError {
         match e {
             DeltaTableError::ObjectStore { source }
@@ -167,41 +177,95 @@ impl TicksTable {
         }
     }
 
-    /// One attempt: deltalake's commit (put-if-absent of the next log entry, with its own
-    /// conflict checks and retries against other writers' commits).
+    /// One attempt: the log entry put-if-absent as the version after `base`; when another
+    /// writer has it, every entry up to the newest is checked for a conflict (and for our own
+    /// commit, landed by an earlier attempt), and the entry goes after the newest.
     async fn commit_once(
-        &mut self,
-        files: &[DataFile],
+        &self,
+        entry: &Bytes,
         txns: &[AppTxn],
         id: &str,
-    ) -> Result<u64, DeltaTableError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let actions = files.iter().map(|f| add(f, now)).collect();
-        let properties = CommitProperties::default()
-            .with_application_transactions(
-                txns.iter()
-                    .map(|t| Transaction::new_with_last_update(&t.app_id, t.version, Some(now)))
-                    .collect(),
-            )
-            .with_metadata([
-                ("stocklakeWriter".to_string(), writer_id().into()),
-                (COMMIT_ID_KEY.to_string(), id.into()),
-            ])
-            .with_max_retries(COMMIT_RETRIES)
-            .with_create_checkpoint(true)
-            .with_cleanup_expired_logs(Some(false));
-        let operation = DeltaOperation::StreamingUpdate {
-            output_mode: OutputMode::Append,
-            query_id: "stocklake".into(),
-            epoch_id: now,
-        };
-        let state = self.table.snapshot()?;
-        let done = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(state), self.table.log_store(), operation)
-            .await?;
-        self.table.state = Some(done.snapshot());
-        Ok(done.version())
+        base: u64,
+    ) -> Result<u64, Failure> {
+        let log_store = self.table.log_store();
+        let ours: HashSet<&str> = txns.iter().map(|t| t.app_id.as_str()).collect();
+        let mut version = base + 1;
+        for _ in 0..=COMMIT_RETRIES {
+            let written = log_store
+                .write_commit_entry(
+                    version,
+                    CommitOrBytes::LogBytes(entry.clone()),
+                    uuid::Uuid::new_v4(),
+                )
+                .await;
+            match written {
+                Ok(()) => return Ok(version),
+                Err(TransactionError::VersionAlreadyExists(_)) => {}
+                Err(e) => return Err(Failure::Store(e.into())),
+            }
+            let latest = log_store
+                .get_latest_version(version)
+                .await
+                .map_err(Failure::Store)?;
+            let mut entries = futures::stream::iter(version..=latest)
+                .map(|v| {
+                    let log_store = &log_store;
+                    async move { (v, log_store.read_commit_entry(v).await) }
+                })
+                .buffered(8);
+            while let Some((v, read)) = entries.next().await {
+                let Some(other) = read.map_err(Failure::Store)? else {
+                    return Err(Failure::Refused(LakeError::Data {
+                        location: format!("{}{}", self.name, super::checkpoint::entry_path(v)),
+                        message: format!(
+                            "the log entry of version {v} is missing while version {latest} \
+                             exists; nothing was committed"
+                        ),
+                    }));
+                };
+                match judge(&other, id, &ours) {
+                    Verdict::Ours => {
+                        // An earlier send landed and its answer never came; the store (or
+                        // its client, resending) then found the version taken by it.
+                        tracing::warn!(
+                            "{}: the commit's answer was lost (version {version} was taken \
+                             when it was sent again), but the log holds it as version {v}",
+                            self.name
+                        );
+                        return Ok(v);
+                    }
+                    Verdict::Fine => {}
+                    Verdict::TakenOver => {
+                        return Err(Failure::Refused(LakeError::TakenOver {
+                            table: self.name.clone(),
+                            app_ids: txns
+                                .iter()
+                                .map(|t| t.app_id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            version: base,
+                        }));
+                    }
+                    Verdict::Changed(what) => {
+                        return Err(Failure::Refused(LakeError::Data {
+                            location: self.name.clone(),
+                            message: format!(
+                                "version {v} changed the table's {what} while this writer was \
+                                 committing; nothing was committed; restart the writer"
+                            ),
+                        }));
+                    }
+                }
+            }
+            version = latest + 1;
+        }
+        Err(Failure::Refused(LakeError::Data {
+            location: self.name.clone(),
+            message: format!(
+                "{} attempts in a row met newer commits of other writers; nothing was committed",
+                COMMIT_RETRIES + 1
+            ),
+        }))
     }
 
     /// Refuses to commit into a table that was deleted or replaced since this handle loaded it:
@@ -229,6 +293,70 @@ impl TicksTable {
             version: base,
         })
     }
+}
+
+/// The log entry of a flush: its `commitInfo` (with the commit id), a `txn` per Kafka
+/// partition, an `add` per file, one JSON action a line as the protocol has it.
+fn entry(files: &[DataFile], txns: &[AppTxn], id: &str, now: i64) -> Bytes {
+    let mut out = Vec::with_capacity(512 + files.len() * 640);
+    let mut line = |value: serde_json::Value| {
+        serde_json::to_writer(&mut out, &value).expect("JSON to memory");
+        out.push(b'\n');
+    };
+    line(json!({"commitInfo": {
+        "timestamp": now,
+        "operation": "STREAMING UPDATE",
+        "operationParameters": {
+            "outputMode": "Append",
+            "queryId": "stocklake",
+            "epochId": now.to_string(),
+        },
+        "isBlindAppend": true,
+        "engineInfo": concat!("stocklake/", env!("CARGO_PKG_VERSION")),
+        "clientVersion": concat!("stocklake.", env!("CARGO_PKG_VERSION")),
+        "stocklakeWriter": writer_id(),
+        COMMIT_ID_KEY: id,
+    }}));
+    for t in txns {
+        let txn = Transaction::new_with_last_update(&t.app_id, t.version, Some(now));
+        line(serde_json::to_value(Action::Txn(txn)).expect("a txn action as JSON"));
+    }
+    // deltalake's own serialisation of `add`: it percent-encodes the path as the protocol
+    // wants (`symbol=x y` is `symbol=x%20y` in the log).
+    for f in files {
+        line(serde_json::to_value(add(f, now)).expect("an add action as JSON"));
+    }
+    Bytes::from(out)
+}
+
+/// What another writer's log entry means for a commit with id `id` of the app ids `ours`.
+fn judge(entry: &[u8], id: &str, ours: &HashSet<&str>) -> Verdict {
+    let mut verdict = Verdict::Fine;
+    for line in String::from_utf8_lossy(entry).lines() {
+        let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(info) = action.get("commitInfo") {
+            if info.get(COMMIT_ID_KEY).and_then(serde_json::Value::as_str) == Some(id) {
+                return Verdict::Ours;
+            }
+        } else if let Some(txn) = action.get("txn") {
+            if txn
+                .get("appId")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|app| ours.contains(app))
+            {
+                verdict = Verdict::TakenOver;
+            }
+        } else if action.get("metaData").is_some() {
+            if matches!(verdict, Verdict::Fine) {
+                verdict = Verdict::Changed("metadata");
+            }
+        } else if action.get("protocol").is_some() && matches!(verdict, Verdict::Fine) {
+            verdict = Verdict::Changed("protocol");
+        }
+    }
+    verdict
 }
 
 /// The `add` action of a data file.

@@ -304,3 +304,256 @@ async fn files_written_through_the_lake_with_escaped_directories_read_back() {
         symbols
     );
 }
+
+/// Every row of a table's checkpoint at `version` as JSON (null fields left out), sorted.
+async fn checkpoint_rows(table_dir: &Path, version: u64) -> Vec<String> {
+    let file = table_dir.join(format!("_delta_log/{version:020}.checkpoint.parquet"));
+    let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
+        w.write(&batch.unwrap()).unwrap();
+        w.finish().unwrap();
+        out.extend(
+            String::from_utf8(w.into_inner())
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Symbols of [`commit_pair`], two of them with characters a log path encodes.
+const SYMBOLS: [&str; 4] = ["AAPL", "x y", "A/B", "MSFT"];
+
+/// Commit `n` of a checkpoint test: a file of one of [`SYMBOLS`] and one of IBM, partition 0's
+/// offset and one of partitions 1-3's. Returns the rows added.
+async fn commit_pair(
+    table: &mut TicksTable,
+    table_dir: &Path,
+    layout: &TableLayout,
+    n: i64,
+) -> u64 {
+    let symbol = SYMBOLS[n as usize % SYMBOLS.len()];
+    let files = [
+        write_file(
+            table_dir,
+            layout,
+            symbol,
+            0,
+            n * 10,
+            3,
+            &format!("a-{n}.parquet"),
+        ),
+        write_file(
+            table_dir,
+            layout,
+            "IBM",
+            1,
+            n * 10,
+            2,
+            &format!("b-{n}.parquet"),
+        ),
+    ];
+    let txns = [
+        AppTxn {
+            app_id: app_id("ticks", 0),
+            version: n * 10 + 2,
+        },
+        AppTxn {
+            app_id: app_id("ticks", (n % 3) as i32 + 1),
+            version: n,
+        },
+    ];
+    table.commit(&files, &txns).await.unwrap();
+    5
+}
+
+/// A streamed checkpoint (the previous one plus the commits since) holds exactly the rows the
+/// kernel's full replay writes for the same version: files added, files compacted away
+/// (`remove`s), re-added paths, `txn`s moved on, on symbols whose paths need encoding. A reader
+/// opening the table from it sees every row once.
+#[tokio::test]
+async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let url = ticks_url(lake.to_str().unwrap()).unwrap();
+    let layout = by_symbol();
+    let mut table = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let table_dir = lake.join("ticks");
+    let mut rows = 0;
+    for n in 0..10 {
+        rows += commit_pair(&mut table, &table_dir, &layout, n).await;
+    }
+    assert!(matches!(
+        table.checkpoint().await.unwrap(),
+        checkpoint::Written::Kernel(_)
+    ));
+    let first = table.version();
+    for n in 10..20 {
+        rows += commit_pair(&mut table, &table_dir, &layout, n).await;
+    }
+    // Three files removed (as a rewrite would; two of them in the first checkpoint), then one
+    // of them added again under its path.
+    let removed = ["/a-2.parquet", "/b-3.parquet", "/b-13.parquet"];
+    let re_added = write_file(&table_dir, &layout, SYMBOLS[2], 0, 20, 3, "a-2.parquet");
+    {
+        use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+        let t = table.loaded().await.unwrap().clone();
+        let state = t.snapshot().unwrap();
+        let removes: Vec<_> = state
+            .log_data()
+            .iter()
+            .filter(|f| removed.iter().any(|r| f.path().ends_with(r)))
+            .map(|f| deltalake::kernel::Action::Remove(f.remove_action(true)))
+            .collect();
+        assert_eq!(removes.len(), 3);
+        CommitBuilder::from(CommitProperties::default())
+            .with_actions(removes)
+            .build(
+                Some(state),
+                t.log_store(),
+                deltalake::protocol::DeltaOperation::Delete { predicate: None },
+            )
+            .await
+            .unwrap();
+    }
+    table.refresh().await.unwrap();
+    table.commit(&[re_added], &[]).await.unwrap();
+    rows -= 4;
+    for n in 20..30 {
+        rows += commit_pair(&mut table, &table_dir, &layout, n).await;
+    }
+    let last = table.version();
+
+    let reference = dir.path().join("reference");
+    copy_dir(&table_dir, &reference);
+    let written = table.checkpoint().await.unwrap();
+    let checkpoint::Written::Streamed {
+        from, add_files, ..
+    } = written
+    else {
+        panic!("not streamed: {written:?}");
+    };
+    assert_eq!(from, first);
+    assert_eq!(add_files, 2 * 30 - 2);
+    let copy = TicksTable::open_or_create(&Url::from_directory_path(&reference).unwrap(), &layout)
+        .await
+        .unwrap();
+    assert_eq!(copy.version(), last);
+    checkpoint::kernel(&copy.table().log_store(), "reference", last)
+        .await
+        .unwrap();
+    let (ours, kernels) = (
+        checkpoint_rows(&table_dir, last).await,
+        checkpoint_rows(&reference, last).await,
+    );
+    assert!(ours.iter().any(|r| r.contains("\"remove\"")), "{ours:#?}");
+    assert!(
+        ours.iter().any(|r| r.contains("symbol=x%2520y/")),
+        "{ours:#?}"
+    );
+    assert_eq!(ours, kernels);
+
+    // A reader loads the table from the streamed checkpoint alone.
+    for v in first + 1..=last {
+        std::fs::remove_file(table_dir.join(format!("_delta_log/{v:020}.json"))).unwrap();
+    }
+    let reader = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    assert_eq!(reader.version(), last);
+    assert_eq!(
+        query(
+            &reader,
+            "SELECT count(*), count(DISTINCT symbol) FROM ticks"
+        )
+        .await,
+        [format!("{rows}|5")]
+    );
+    assert_eq!(
+        reader.txn_version(&app_id("ticks", 0)).await.unwrap(),
+        Some(29 * 10 + 2)
+    );
+}
+
+/// Tombstones past their retention are left out of a streamed checkpoint, as the kernel does.
+#[tokio::test]
+async fn a_streamed_checkpoint_drops_expired_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let url = ticks_url(lake.to_str().unwrap()).unwrap();
+    let layout = by_symbol();
+    let mut table = TicksTable::open_or_create(&url, &layout).await.unwrap();
+    let table_dir = lake.join("ticks");
+    let txn = |v| {
+        [AppTxn {
+            app_id: app_id("ticks", 0),
+            version: v,
+        }]
+    };
+    for n in 0..4 {
+        let f = write_file(
+            &table_dir,
+            &layout,
+            "AAPL",
+            0,
+            n * 10,
+            3,
+            &format!("{n}.parquet"),
+        );
+        table.commit(&[f], &txn(n * 10 + 2)).await.unwrap();
+    }
+    table.checkpoint().await.unwrap();
+    {
+        use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+        let t = table.loaded().await.unwrap().clone();
+        let state = t.snapshot().unwrap();
+        let removes: Vec<_> = state
+            .log_data()
+            .iter()
+            .filter(|f| !f.path().ends_with("3.parquet"))
+            .map(|f| deltalake::kernel::Action::Remove(f.remove_action(true)))
+            .collect();
+        assert_eq!(removes.len(), 3);
+        CommitBuilder::from(CommitProperties::default())
+            .with_actions(removes)
+            .build(
+                Some(state),
+                t.log_store(),
+                deltalake::protocol::DeltaOperation::Delete { predicate: None },
+            )
+            .await
+            .unwrap();
+    }
+    table.refresh().await.unwrap();
+    let v = table.version();
+    let log_store = table.table().log_store();
+    let written = checkpoint::write(&log_store, "t", v, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        matches!(written, checkpoint::Written::Streamed { add_files: 1, .. }),
+        "{written:?}"
+    );
+    let rows = checkpoint_rows(&table_dir, v).await;
+    assert!(!rows.iter().any(|r| r.contains("\"remove\"")), "{rows:#?}");
+    assert_eq!(rows.iter().filter(|r| r.contains("\"add\"")).count(), 1);
+}
