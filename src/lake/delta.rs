@@ -345,7 +345,19 @@ impl TicksTable {
                 .with_commit_properties(CommitProperties::default().with_max_retries(0))
                 .await;
             match created {
-                Ok(t) => table = t,
+                Ok(t) => {
+                    table = t;
+                    // A checkpoint of the new table (its metadata and protocol alone): every
+                    // later checkpoint is then streamed from the one before, so even the first
+                    // one costs no more memory than the commits it covers.
+                    let log_store = table.log_store();
+                    if let Err(e) = checkpoint::kernel(&log_store, &name, 0).await {
+                        tracing::warn!(
+                            "{name}: the checkpoint of the new table was not written: {}",
+                            crate::report::chain(&e)
+                        );
+                    }
+                }
                 // Lost the race (or failed): whoever created it decides the layout.
                 Err(e) => {
                     if !table

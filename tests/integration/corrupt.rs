@@ -129,7 +129,7 @@ fn files_that_are_not_part_of_the_table_are_ignored() {
 }
 
 /// The sample lake with a checkpoint of its latest version (the JSON commits kept), and the
-/// checkpoint's file.
+/// checkpoint's file (the newest one: the table has its own of version 0 too).
 fn lake_with_checkpoint() -> (tempfile::TempDir, PathBuf) {
     let dir = sample_lake();
     rt().block_on(async {
@@ -141,7 +141,8 @@ fn lake_with_checkpoint() -> (tempfile::TempDir, PathBuf) {
     let checkpoint = std::fs::read_dir(dir.path().join("ticks/_delta_log"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".checkpoint.parquet"))
+        .filter(|p| p.to_string_lossy().ends_with(".checkpoint.parquet"))
+        .max()
         .expect("a checkpoint");
     (dir, checkpoint)
 }

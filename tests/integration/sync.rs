@@ -299,6 +299,7 @@ fn an_interrupted_sync_never_tears_a_delta_table() {
             [
                 "ticks/_delta_log/00000000000000000003.json",
                 "ticks/_delta_log/00000000000000000004.json",
+                "ticks/_delta_log/00000000000000000000.checkpoint.parquet",
                 "ticks/_delta_log/00000000000000000004.checkpoint.parquet",
                 "ticks/_delta_log/_last_checkpoint",
             ]

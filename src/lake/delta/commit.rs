@@ -435,6 +435,54 @@ mod tests {
     }
 
     #[test]
+    fn another_writers_entry_is_judged_by_its_commit_id_txns_and_metadata() {
+        let ours: HashSet<&str> = ["stocklake:t:0", "stocklake:t:1"].into_iter().collect();
+        let entry = |lines: &[&str]| lines.join("\n").into_bytes();
+        let info = |id: &str| format!("{{\"commitInfo\":{{\"stocklakeCommit\":\"{id}\"}}}}");
+        let txn = |app: &str| format!("{{\"txn\":{{\"appId\":\"{app}\",\"version\":3}}}}");
+        let add = "{\"add\":{\"path\":\"stocklake:t:0.parquet\"}}";
+        let judged = |e: Vec<u8>| match judge(&e, "abc", &ours) {
+            Verdict::Ours => "ours",
+            Verdict::TakenOver => "taken over",
+            Verdict::Changed(what) => what,
+            Verdict::Fine => "fine",
+        };
+        // Our own commit carries our txns: it is ours, not a take-over.
+        assert_eq!(
+            judged(entry(&[&info("abc"), &txn("stocklake:t:0")])),
+            "ours"
+        );
+        assert_eq!(
+            judged(entry(&[&info("xyz"), &txn("stocklake:t:1")])),
+            "taken over"
+        );
+        // Other partitions' offsets and files are no conflict, whatever their paths say.
+        assert_eq!(
+            judged(entry(&[&info("xyz"), &txn("stocklake:t:2"), add])),
+            "fine"
+        );
+        assert_eq!(
+            judged(entry(&[&info("xyz"), "{\"metaData\":{\"id\":\"m\"}}"])),
+            "metadata"
+        );
+        assert_eq!(
+            judged(entry(&[
+                &info("xyz"),
+                "{\"protocol\":{\"minReaderVersion\":3}}"
+            ])),
+            "protocol"
+        );
+        // A take-over wins over a metadata change in the same entry.
+        assert_eq!(
+            judged(entry(&[
+                "{\"metaData\":{\"id\":\"m\"}}",
+                &txn("stocklake:t:0")
+            ])),
+            "taken over"
+        );
+    }
+
+    #[test]
     fn only_failed_requests_are_unconfirmed() {
         let generic = || object_store::Error::Generic {
             store: "S3",

@@ -388,8 +388,9 @@ async fn commit_pair(
     5
 }
 
-/// A streamed checkpoint (the previous one plus the commits since) holds exactly the rows the
-/// kernel's full replay writes for the same version: files added, files compacted away
+/// A streamed checkpoint (the previous one plus the commits since; here the second of a chain
+/// from the new table's checkpoint) holds exactly the rows the kernel's full replay writes for
+/// the same version: files added, files compacted away
 /// (`remove`s), re-added paths, `txn`s moved on, on symbols whose paths need encoding. A reader
 /// opening the table from it sees every row once.
 #[tokio::test]
@@ -404,10 +405,17 @@ async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
     for n in 0..10 {
         rows += commit_pair(&mut table, &table_dir, &layout, n).await;
     }
-    assert!(matches!(
-        table.checkpoint().await.unwrap(),
-        checkpoint::Written::Kernel(_)
-    ));
+    // The new table's own checkpoint (version 0, by the kernel) is the first one streamed from.
+    assert!(
+        table_dir
+            .join("_delta_log/00000000000000000000.checkpoint.parquet")
+            .is_file()
+    );
+    let written = table.checkpoint().await.unwrap();
+    assert!(
+        matches!(written, checkpoint::Written::Streamed { from: 0, .. }),
+        "{written:?}"
+    );
     let first = table.version();
     for n in 10..20 {
         rows += commit_pair(&mut table, &table_dir, &layout, n).await;
@@ -556,4 +564,32 @@ async fn a_streamed_checkpoint_drops_expired_tombstones() {
     let rows = checkpoint_rows(&table_dir, v).await;
     assert!(!rows.iter().any(|r| r.contains("\"remove\"")), "{rows:#?}");
     assert_eq!(rows.iter().filter(|r| r.contains("\"add\"")).count(), 1);
+}
+
+/// A writer's handle holds no file list, however many commits it makes: its memory does not
+/// grow with the table (issue 16's soak). Readers of the handle still get its version.
+#[tokio::test]
+async fn a_writer_holds_no_file_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = table_url(&dir);
+    let layout = by_symbol();
+    let (mut table, _) = TicksTable::open_for_writing(&url, Some(&layout))
+        .await
+        .unwrap();
+    let table_dir = dir.path().join("ticks");
+    let mut rows = 0;
+    for n in 0..5 {
+        rows += commit_pair(&mut table, &table_dir, &layout, n).await;
+        assert!(table.table().state.is_none(), "after commit {n}");
+    }
+    table.refresh().await.unwrap();
+    assert!(table.table().state.is_none());
+    assert_eq!(
+        table.txn_version(&app_id("ticks", 0)).await.unwrap(),
+        Some(42)
+    );
+    assert_eq!(
+        query(&table, "SELECT count(*) FROM ticks").await,
+        [rows.to_string()]
+    );
 }

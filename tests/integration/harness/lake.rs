@@ -38,7 +38,8 @@ pub fn lake_arg(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Every `.parquet` file below `dir` (committed or not), sorted.
+/// Every data `.parquet` file below `dir` (committed or not; not the checkpoints of a
+/// `_delta_log/`), sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -46,6 +47,9 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
+                if p.file_name().is_some_and(|n| n == "_delta_log") {
+                    continue;
+                }
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
                 out.push(p);
