@@ -283,38 +283,53 @@ impl TicksTable {
 
     /// Opens the ticks table for a writer: an existing table keeps its layout (`wanted`, when
     /// given, must be it); a missing one is created with `wanted` or the default layout.
-    /// Returns the table and its layout.
+    /// Returns the table and its layout. The handle holds no file list, not even at the start:
+    /// an existing table is opened from its metadata and protocol alone, so a writer restarted
+    /// on a table of a million files starts as small as on a new one.
     pub async fn open_for_writing(
         url: &Url,
         wanted: Option<&TableLayout>,
     ) -> Result<(Self, TableLayout), LakeError> {
         let name = url.to_string();
-        let mut table = table_at(url).await?;
-        let existing = if table
+        let table = table_at(url).await?;
+        if !table
             .verify_deltatable_existence()
             .await
             .map_err(delta_err(&name))?
         {
-            read::load(&mut table, &name).await?;
-            let columns = table
-                .snapshot()
-                .map_err(delta_err(&name))?
-                .metadata()
-                .partition_columns()
-                .to_vec();
-            Some(layout_of(&columns).ok_or_else(|| LakeError::TableMismatch {
-                table: name.clone(),
-                found: describe(&columns),
-                wanted: "the partition columns of a ticks table (symbol, year, month, dt)".into(),
-            })?)
-        } else {
-            None
+            let layout = wanted.cloned().unwrap_or_default();
+            let mut this = Self::open_or_create(url, &layout).await?;
+            this.table.state = None;
+            return Ok((this, layout));
+        }
+        let snapshot = read::load_lean(&table, &name).await?;
+        let partition_columns = snapshot.metadata().partition_columns().to_vec();
+        let layout = layout_of(&partition_columns).ok_or_else(|| LakeError::TableMismatch {
+            table: name.clone(),
+            found: describe(&partition_columns),
+            wanted: "the partition columns of a ticks table (symbol, year, month, dt)".into(),
+        })?;
+        let spec = Spec::ticks(wanted.unwrap_or(&layout)).map_err(|message| LakeError::Format {
+            key: name.clone(),
+            message,
+        })?;
+        let (checkpoint_interval, tombstone_retention) = settings(snapshot.table_properties());
+        let this = TicksTable {
+            version: snapshot.version(),
+            table,
+            name,
+            spec,
+            checkpoint_interval,
+            tombstone_retention,
+            kernel: Arc::default(),
         };
-        let layout = existing.or_else(|| wanted.cloned()).unwrap_or_default();
-        let mut table = Self::open_or_create(url, wanted.unwrap_or(&layout)).await?;
-        // A writer needs no file list: let it go rather than hold it for the whole run.
-        table.table.state = None;
-        Ok((table, layout))
+        let columns = snapshot
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        this.check_layout_of(&partition_columns, columns)?;
+        Ok((this, layout))
     }
 
     /// Opens the rejects table at `url` (see [`rejects_url`]), creating it when there is none.
@@ -372,13 +387,8 @@ impl TicksTable {
                 }
             }
         }
-        let properties = table.snapshot().map_err(delta_err(&name))?.table_config();
-        let checkpoint_interval = properties
-            .checkpoint_interval
-            .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get());
-        let tombstone_retention = properties
-            .deleted_file_retention_duration
-            .unwrap_or(checkpoint::DEFAULT_TOMBSTONE_RETENTION);
+        let (checkpoint_interval, tombstone_retention) =
+            settings(table.snapshot().map_err(delta_err(&name))?.table_config());
         let this = TicksTable {
             version: table.version().unwrap_or_default(),
             table,
@@ -393,23 +403,26 @@ impl TicksTable {
     }
 
     fn check_layout(&self) -> Result<(), LakeError> {
-        let metadata = self.state()?.metadata();
-        let found: Vec<String> = metadata.partition_columns().to_vec();
+        let state = self.state()?;
+        let columns = state
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        self.check_layout_of(state.metadata().partition_columns(), columns)
+    }
+
+    /// Refuses a table whose partition columns or columns (`have`) are not this handle's spec.
+    fn check_layout_of(&self, found: &[String], have: Vec<String>) -> Result<(), LakeError> {
         let wanted = &self.spec.partition_columns;
         let mismatch = |found: String, wanted: String| LakeError::TableMismatch {
             table: self.name.clone(),
             found,
             wanted,
         };
-        if &found != wanted {
-            return Err(mismatch(describe(&found), describe(wanted)));
+        if found != wanted.as_slice() {
+            return Err(mismatch(describe(found), describe(wanted)));
         }
-        let have: Vec<String> = self
-            .state()?
-            .schema()
-            .fields()
-            .map(|f| f.name().to_string())
-            .collect();
         let want: Vec<String> = self
             .spec
             .columns
@@ -549,6 +562,20 @@ impl TicksTable {
 
 /// deltalake's and the kernel's checkpoint interval when a table sets none.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
+
+/// The checkpoint interval and the tombstone retention a table's properties set.
+fn settings(
+    properties: &delta_kernel::table_properties::TableProperties,
+) -> (u64, std::time::Duration) {
+    (
+        properties
+            .checkpoint_interval
+            .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get()),
+        properties
+            .deleted_file_retention_duration
+            .unwrap_or(checkpoint::DEFAULT_TOMBSTONE_RETENTION),
+    )
+}
 
 /// The Delta table as a DataFusion table provider, at the version `table` holds (loaded into a
 /// copy of the handle's table when the handle's own state is behind, see [`TicksTable::table`]).

@@ -31,8 +31,14 @@ use parquet::file::properties::WriterProperties;
 
 use crate::lake::LakeError;
 
-/// Rows a batch (read, decoded, written) and a written row group hold.
-const BATCH_ROWS: usize = 8192;
+/// Rows a batch (read, decoded, written) holds.
+const BATCH_ROWS: usize = 1024;
+
+/// Rows a written row group holds (its encoded pages stay in memory until it is complete).
+const ROW_GROUP_ROWS: usize = 8192;
+
+/// Bytes of the new checkpoint buffered before they go to the store (S3's smallest part).
+const UPLOAD_PART_BYTES: usize = 5 << 20;
 
 /// The kernel's retention of `remove` tombstones when the table sets none.
 pub(super) const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -277,10 +283,11 @@ async fn stream(
     let target = checkpoint_path(version);
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(BATCH_ROWS))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let mut writer = AsyncArrowWriter::try_new(
-        BufWriter::new(Arc::clone(store), target.clone()),
+        BufWriter::with_capacity(Arc::clone(store), target.clone(), UPLOAD_PART_BYTES)
+            .with_max_concurrency(2),
         Arc::clone(&schema),
         Some(props),
     )

@@ -287,9 +287,26 @@ pub fn layout(table: &DeltaTable) -> Result<TableLayout, LakeError> {
 /// `_delta_log/<version>.checkpoint*.parquet` when the failure is in reading Parquet (only
 /// checkpoints are Parquet in a log), `_delta_log/_last_checkpoint` when its hint leads nowhere.
 pub(crate) async fn load(table: &mut DeltaTable, name: &str) -> Result<(), LakeError> {
-    let Err(e) = table.load().await else {
-        return Ok(());
-    };
+    match table.load().await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(load_error(table, name, e).await),
+    }
+}
+
+/// The latest version's metadata, protocol and properties without its file list (a writer's
+/// open: what it checks does not grow with the table). Errors as [`load`]'s.
+pub(crate) async fn load_lean(
+    table: &DeltaTable,
+    name: &str,
+) -> Result<deltalake::kernel::Snapshot, LakeError> {
+    match deltalake::kernel::Snapshot::try_new(table.log_store().as_ref(), None).await {
+        Ok(snapshot) => Ok(snapshot),
+        Err(e) => Err(load_error(table, name, e).await),
+    }
+}
+
+/// A failed load as the lake's error (see [`load`]).
+async fn load_error(table: &DeltaTable, name: &str, e: deltalake::DeltaTableError) -> LakeError {
     let text = e.to_string();
     let damaged = "cannot be read (a damaged checkpoint): restore it, or delete it and \
                    _delta_log/_last_checkpoint while the log still holds the JSON commits it covers";
@@ -309,7 +326,7 @@ pub(crate) async fn load(table: &mut DeltaTable, name: &str) -> Result<(), LakeE
     } else {
         (None, "")
     };
-    Err(match object {
+    match object {
         Some(object) => LakeError::Checkpoint {
             table: name.to_string(),
             object,
@@ -317,7 +334,7 @@ pub(crate) async fn load(table: &mut DeltaTable, name: &str) -> Result<(), LakeE
             source: Box::new(e),
         },
         None => delta_err(name)(e),
-    })
+    }
 }
 
 /// The newest checkpoint file in the table's log: its version and path relative to the table.

@@ -592,4 +592,20 @@ async fn a_writer_holds_no_file_list() {
         query(&table, "SELECT count(*) FROM ticks").await,
         [rows.to_string()]
     );
+    // Opened again on the existing table: from its metadata alone, at its latest version.
+    let (again, found) = TicksTable::open_for_writing(&url, None).await.unwrap();
+    assert!(again.table().state.is_none());
+    assert_eq!((again.version(), found), (table.version(), layout));
+    assert_eq!(
+        again.txn_version(&app_id("ticks", 0)).await.unwrap(),
+        Some(42)
+    );
+    let other = TableLayout {
+        partition_by: vec![PartitionKey::Year, PartitionKey::Symbol],
+    };
+    let refused = TicksTable::open_for_writing(&url, Some(&other)).await;
+    assert!(
+        matches!(refused, Err(LakeError::TableMismatch { .. })),
+        "{refused:?}"
+    );
 }
