@@ -313,16 +313,8 @@ impl TicksTable {
             key: name.clone(),
             message,
         })?;
-        let (checkpoint_interval, tombstone_retention) = settings(snapshot.table_properties());
-        let this = TicksTable {
-            version: snapshot.version(),
-            table,
-            name,
-            spec,
-            checkpoint_interval,
-            tombstone_retention,
-            kernel: Arc::default(),
-        };
+        let version = snapshot.version();
+        let this = TicksTable::new(table, name, spec, version, snapshot.table_properties());
         let columns = snapshot
             .schema()
             .fields()
@@ -387,19 +379,39 @@ impl TicksTable {
                 }
             }
         }
-        let (checkpoint_interval, tombstone_retention) =
-            settings(table.snapshot().map_err(delta_err(&name))?.table_config());
-        let this = TicksTable {
-            version: table.version().unwrap_or_default(),
+        let properties = table
+            .snapshot()
+            .map_err(delta_err(&name))?
+            .table_config()
+            .clone();
+        let version = table.version().unwrap_or_default();
+        let this = TicksTable::new(table, name, spec, version, &properties);
+        this.check_layout()?;
+        Ok(this)
+    }
+
+    /// A handle on `table` at `version`, with the checkpoint interval and tombstone retention
+    /// its `properties` set.
+    fn new(
+        table: DeltaTable,
+        name: String,
+        spec: Spec,
+        version: u64,
+        properties: &delta_kernel::table_properties::TableProperties,
+    ) -> Self {
+        TicksTable {
             table,
             name,
             spec,
-            checkpoint_interval,
-            tombstone_retention,
+            version,
+            checkpoint_interval: properties
+                .checkpoint_interval
+                .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get()),
+            tombstone_retention: properties
+                .deleted_file_retention_duration
+                .unwrap_or(checkpoint::DEFAULT_TOMBSTONE_RETENTION),
             kernel: Arc::default(),
-        };
-        this.check_layout()?;
-        Ok(this)
+        }
     }
 
     fn check_layout(&self) -> Result<(), LakeError> {
@@ -562,20 +574,6 @@ impl TicksTable {
 
 /// deltalake's and the kernel's checkpoint interval when a table sets none.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
-
-/// The checkpoint interval and the tombstone retention a table's properties set.
-fn settings(
-    properties: &delta_kernel::table_properties::TableProperties,
-) -> (u64, std::time::Duration) {
-    (
-        properties
-            .checkpoint_interval
-            .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get()),
-        properties
-            .deleted_file_retention_duration
-            .unwrap_or(checkpoint::DEFAULT_TOMBSTONE_RETENTION),
-    )
-}
 
 /// The Delta table as a DataFusion table provider, at the version `table` holds (loaded into a
 /// copy of the handle's table when the handle's own state is behind, see [`TicksTable::table`]).

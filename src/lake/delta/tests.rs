@@ -388,19 +388,49 @@ async fn commit_pair(
     5
 }
 
+/// Commits a `remove` of every active file whose path `which` picks (as a rewrite would),
+/// through deltalake; returns how many.
+async fn remove_files(table: &mut TicksTable, which: impl Fn(&str) -> bool) -> usize {
+    use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+    let t = table.loaded().await.unwrap().clone();
+    let state = t.snapshot().unwrap();
+    let removes: Vec<_> = state
+        .log_data()
+        .iter()
+        .filter(|f| which(&f.path()))
+        .map(|f| deltalake::kernel::Action::Remove(f.remove_action(true)))
+        .collect();
+    let n = removes.len();
+    CommitBuilder::from(CommitProperties::default())
+        .with_actions(removes)
+        .build(
+            Some(state),
+            t.log_store(),
+            deltalake::protocol::DeltaOperation::Delete { predicate: None },
+        )
+        .await
+        .unwrap();
+    n
+}
+
+/// A temporary folder with a lake folder `lake/` (not made yet), its ticks table's URL and the
+/// symbol layout.
+fn lake_dir() -> (tempfile::TempDir, Url, TableLayout) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = ticks_url(dir.path().join("lake").to_str().unwrap()).unwrap();
+    (dir, url, by_symbol())
+}
+
 /// A streamed checkpoint (the previous one plus the commits since; here the second of a chain
 /// from the new table's checkpoint) holds exactly the rows the kernel's full replay writes for
-/// the same version: files added, files compacted away
-/// (`remove`s), re-added paths, `txn`s moved on, on symbols whose paths need encoding. A reader
-/// opening the table from it sees every row once.
+/// the same version: files added, files removed (`remove`s), a path added again, `txn`s moved
+/// on, symbols whose paths need encoding. A reader opening the table from it sees every row
+/// once.
 #[tokio::test]
 async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let url = ticks_url(lake.to_str().unwrap()).unwrap();
-    let layout = by_symbol();
+    let (dir, url, layout) = lake_dir();
     let mut table = TicksTable::open_or_create(&url, &layout).await.unwrap();
-    let table_dir = lake.join("ticks");
+    let table_dir = dir.path().join("lake/ticks");
     let mut rows = 0;
     for n in 0..10 {
         rows += commit_pair(&mut table, &table_dir, &layout, n).await;
@@ -424,27 +454,8 @@ async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
     // of them added again under its path.
     let removed = ["/a-2.parquet", "/b-3.parquet", "/b-13.parquet"];
     let re_added = write_file(&table_dir, &layout, SYMBOLS[2], 0, 20, 3, "a-2.parquet");
-    {
-        use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-        let t = table.loaded().await.unwrap().clone();
-        let state = t.snapshot().unwrap();
-        let removes: Vec<_> = state
-            .log_data()
-            .iter()
-            .filter(|f| removed.iter().any(|r| f.path().ends_with(r)))
-            .map(|f| deltalake::kernel::Action::Remove(f.remove_action(true)))
-            .collect();
-        assert_eq!(removes.len(), 3);
-        CommitBuilder::from(CommitProperties::default())
-            .with_actions(removes)
-            .build(
-                Some(state),
-                t.log_store(),
-                deltalake::protocol::DeltaOperation::Delete { predicate: None },
-            )
-            .await
-            .unwrap();
-    }
+    let n = remove_files(&mut table, |p| removed.iter().any(|r| p.ends_with(r))).await;
+    assert_eq!(n, 3);
     table.refresh().await.unwrap();
     table.commit(&[re_added], &[]).await.unwrap();
     rows -= 4;
@@ -505,12 +516,9 @@ async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
 /// Tombstones past their retention are left out of a streamed checkpoint, as the kernel does.
 #[tokio::test]
 async fn a_streamed_checkpoint_drops_expired_tombstones() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let url = ticks_url(lake.to_str().unwrap()).unwrap();
-    let layout = by_symbol();
+    let (dir, url, layout) = lake_dir();
     let mut table = TicksTable::open_or_create(&url, &layout).await.unwrap();
-    let table_dir = lake.join("ticks");
+    let table_dir = dir.path().join("lake/ticks");
     let txn = |v| {
         [AppTxn {
             app_id: app_id("ticks", 0),
@@ -530,27 +538,10 @@ async fn a_streamed_checkpoint_drops_expired_tombstones() {
         table.commit(&[f], &txn(n * 10 + 2)).await.unwrap();
     }
     table.checkpoint().await.unwrap();
-    {
-        use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-        let t = table.loaded().await.unwrap().clone();
-        let state = t.snapshot().unwrap();
-        let removes: Vec<_> = state
-            .log_data()
-            .iter()
-            .filter(|f| !f.path().ends_with("3.parquet"))
-            .map(|f| deltalake::kernel::Action::Remove(f.remove_action(true)))
-            .collect();
-        assert_eq!(removes.len(), 3);
-        CommitBuilder::from(CommitProperties::default())
-            .with_actions(removes)
-            .build(
-                Some(state),
-                t.log_store(),
-                deltalake::protocol::DeltaOperation::Delete { predicate: None },
-            )
-            .await
-            .unwrap();
-    }
+    assert_eq!(
+        remove_files(&mut table, |p| !p.ends_with("3.parquet")).await,
+        3
+    );
     table.refresh().await.unwrap();
     let v = table.version();
     let log_store = table.table().log_store();
