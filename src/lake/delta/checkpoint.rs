@@ -303,7 +303,7 @@ async fn stream(
         let kept = match keep_old(&batch, &newest, cutoff) {
             Ok(mask) => arrow::compute::filter_record_batch(&batch, &mask)
                 .map_err(|e| parquet_err(&previous, e.into()))?,
-            Err(why) => return Ok(Err(format!("checkpoint {from}: {why}"))),
+            Err(why) => return Ok(give_up(writer, format!("checkpoint {from}: {why}")).await),
         };
         counts.add(&kept);
         writer
@@ -328,7 +328,10 @@ async fn stream(
             while !rest.is_empty() {
                 let n = match decoder.decode(rest) {
                     Ok(n) => n,
-                    Err(e) => return Ok(Err(format!("log entry {v} line {}: {e}", i + 1))),
+                    Err(e) => {
+                        let why = format!("log entry {v} line {}: {e}", i + 1);
+                        return Ok(give_up(writer, why).await);
+                    }
                 };
                 rest = &rest[n..];
                 if !rest.is_empty() || decoder.len() >= BATCH_ROWS {
@@ -354,6 +357,16 @@ async fn stream(
         actions: counts.rows,
         add_files: counts.adds,
     }))
+}
+
+/// Drops a checkpoint begun and not finished (an S3 multipart upload would stay behind), and
+/// says why.
+async fn give_up(writer: AsyncArrowWriter<BufWriter>, why: String) -> Result<Written, String> {
+    let mut upload = writer.into_inner();
+    if let Err(e) = upload.abort().await {
+        tracing::debug!("abandoning an unfinished checkpoint: {e}");
+    }
+    Err(why)
 }
 
 /// Rows and `add` rows written.

@@ -513,7 +513,8 @@ async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
     );
 }
 
-/// Tombstones past their retention are left out of a streamed checkpoint, as the kernel does.
+/// Tombstones past their retention are left out of a streamed checkpoint, as the kernel does;
+/// the kernel writes a checkpoint when there is none to extend.
 #[tokio::test]
 async fn a_streamed_checkpoint_drops_expired_tombstones() {
     let (dir, url, layout) = lake_dir();
@@ -537,7 +538,19 @@ async fn a_streamed_checkpoint_drops_expired_tombstones() {
         );
         table.commit(&[f], &txn(n * 10 + 2)).await.unwrap();
     }
-    table.checkpoint().await.unwrap();
+    // Without a checkpoint to extend (the table's own one deleted), the kernel writes it.
+    std::fs::remove_file(table_dir.join("_delta_log/00000000000000000000.checkpoint.parquet"))
+        .unwrap();
+    std::fs::remove_file(table_dir.join("_delta_log/_last_checkpoint")).unwrap();
+    let first = table.checkpoint().await.unwrap();
+    assert_eq!(
+        first,
+        checkpoint::Written::Kernel("no checkpoint yet".into())
+    );
+    assert_eq!(
+        table.checkpoint().await.unwrap(),
+        checkpoint::Written::Present(table.version())
+    );
     assert_eq!(
         remove_files(&mut table, |p| !p.ends_with("3.parquet")).await,
         3
