@@ -502,8 +502,9 @@ impl TicksTable {
     /// The `txn` version of `app_id` at the version this handle holds; None when the table has
     /// never seen it. Read by the kernel's replay of `txn` actions alone, not the file list.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
-        let engine = self.table.log_store().engine(None);
-        let root = self.root_url();
+        let log_store = self.table.log_store();
+        let engine = log_store.engine(None);
+        let root = checkpoint::table_root(&log_store);
         let version = self.version;
         let cache = Arc::clone(&self.kernel);
         let app_id = app_id.to_string();
@@ -531,25 +532,17 @@ impl TicksTable {
         found.map_err(|e| delta_err(&self.name)(e.into()))
     }
 
-    /// The table's root URL with its trailing slash (the kernel joins paths onto it).
-    fn root_url(&self) -> Url {
-        let mut root = self.table.log_store().root_url().clone();
-        if !root.path().ends_with('/') {
-            root.set_path(&format!("{}/", root.path()));
-        }
-        root
-    }
-
-    /// After a commit of `version`: the checkpoint when one is due. A checkpoint that fails
-    /// fails nothing (the commit stands; readers replay from the previous checkpoint).
-    async fn after_commit(&mut self, version: u64) {
+    /// After a commit (of the version this handle now holds): the checkpoint when one is due.
+    /// A checkpoint that fails fails nothing (the commit stands; readers replay from the
+    /// previous checkpoint).
+    async fn after_commit(&self) {
+        let version = self.version;
         // deltalake's rule (versions 99, 199, … for an interval of 100), so that every writer
         // of the table checkpoints the same versions.
         if !(version + 1).is_multiple_of(self.checkpoint_interval) {
             return;
         }
-        let log_store = self.table.log_store();
-        match checkpoint::write(&log_store, &self.name, version, self.tombstone_retention).await {
+        match self.checkpoint().await {
             Ok(written) => tracing::debug!("{}: checkpoint {version}: {written:?}", self.name),
             Err(e) => tracing::warn!(
                 "{}: the checkpoint of version {version} was not written: {}",
@@ -580,15 +573,12 @@ const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 pub async fn provider(
     table: &TicksTable,
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>, LakeError> {
-    let name = table.name();
-    let provider = if table.table.version() == Some(table.version) {
-        table.table.table_provider().await
-    } else {
-        let mut copy = table.clone();
-        copy.loaded().await?;
-        copy.table.table_provider().await
-    };
-    provider.map_err(|e| delta_err(name)(e.into()))
+    let mut copy = table.clone();
+    copy.loaded()
+        .await?
+        .table_provider()
+        .await
+        .map_err(|e| delta_err(table.name())(e.into()))
 }
 
 /// Streamed checkpoints: `delta/checkpoint.rs`.

@@ -67,7 +67,43 @@ fn checkpoint_path(version: u64) -> Path {
     Path::from(format!("_delta_log/{version:020}.checkpoint.parquet"))
 }
 
-const HINT: &str = "_delta_log/_last_checkpoint";
+/// The checkpoint hint below the table.
+pub(super) const HINT: &str = "_delta_log/_last_checkpoint";
+
+/// The object at `path` below the table `name`, or None when there is none; a failed request
+/// is an error naming the object.
+pub(super) async fn read_object(
+    store: &Arc<dyn ObjectStore>,
+    name: &str,
+    path: &Path,
+) -> Result<Option<Bytes>, LakeError> {
+    let got = match store.get(path).await {
+        Ok(r) => r.bytes().await,
+        Err(e) => Err(e),
+    };
+    match got {
+        Ok(b) => Ok(Some(b)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(LakeError::Store {
+            key: format!("{name}{path}"),
+            source,
+        }),
+    }
+}
+
+/// The version a `_last_checkpoint` hint names, when it is JSON with one.
+pub(super) fn hint_version(hint: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(hint).ok()?["version"].as_u64()
+}
+
+/// The table's root URL with its trailing slash (the kernel joins paths onto it).
+pub(super) fn table_root(log_store: &LogStoreRef) -> url::Url {
+    let mut root = log_store.root_url().clone();
+    if !root.path().ends_with('/') {
+        root.set_path(&format!("{}/", root.path()));
+    }
+    root
+}
 
 /// Writes the checkpoint of `version` of the table behind `log_store` (named `name` in errors):
 /// streamed when the previous checkpoint allows it, by the kernel otherwise. `retention` is the
@@ -102,26 +138,13 @@ async fn previous(
     store: &Arc<dyn ObjectStore>,
     name: &str,
 ) -> Result<Result<u64, String>, LakeError> {
-    let hint = match store.get(&Path::from(HINT)).await {
-        Ok(r) => r.bytes().await,
-        Err(e) => Err(e),
+    let Some(hint) = read_object(store, name, &Path::from(HINT)).await? else {
+        return Ok(Err("no checkpoint yet".into()));
     };
-    let hint = match hint {
-        Ok(b) => b,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Err("no checkpoint yet".into())),
-        Err(source) => {
-            return Err(LakeError::Store {
-                key: format!("{name}{HINT}"),
-                source,
-            });
-        }
-    };
-    let Ok(hint) = serde_json::from_slice::<serde_json::Value>(&hint) else {
-        return Ok(Err("_last_checkpoint is not JSON".into()));
-    };
-    let Some(from) = hint.get("version").and_then(serde_json::Value::as_u64) else {
+    let Some(from) = hint_version(&hint) else {
         return Ok(Err("_last_checkpoint names no version".into()));
     };
+    let hint: serde_json::Value = serde_json::from_slice(&hint).unwrap_or_default();
     if hint.get("parts").is_some_and(|p| !p.is_null()) || hint.get("v2Checkpoint").is_some() {
         return Ok(Err(format!("checkpoint {from} is multi-part or V2")));
     }
@@ -198,20 +221,20 @@ impl Newest {
     }
 }
 
+/// Log entry `version`, which must be there (the log keeps every entry after its newest
+/// checkpoint).
 async fn read_entry(
     store: &Arc<dyn ObjectStore>,
     name: &str,
     version: u64,
 ) -> Result<Bytes, LakeError> {
     let path = entry_path(version);
-    let got = match store.get(&path).await {
-        Ok(r) => r.bytes().await,
-        Err(e) => Err(e),
-    };
-    got.map_err(|source| LakeError::Store {
-        key: format!("{name}{path}"),
-        source,
-    })
+    read_object(store, name, &path)
+        .await?
+        .ok_or_else(|| LakeError::Data {
+            location: format!("{name}{path}"),
+            message: "the log entry is missing".into(),
+        })
 }
 
 fn lines(entry: &Bytes) -> impl Iterator<Item = (usize, &str)> {
@@ -485,12 +508,8 @@ async fn write_hint(
     add_files: u64,
 ) -> Result<(), LakeError> {
     let path = Path::from(HINT);
-    if let Ok(r) = store.get(&path).await
-        && let Ok(b) = r.bytes().await
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
-        && v.get("version")
-            .and_then(serde_json::Value::as_u64)
-            .is_some_and(|v| v > version)
+    if let Ok(Some(hint)) = read_object(store, name, &path).await
+        && hint_version(&hint).is_some_and(|v| v > version)
     {
         return Ok(());
     }
@@ -517,10 +536,7 @@ pub(super) async fn kernel(
     version: u64,
 ) -> Result<(), LakeError> {
     let engine = log_store.engine(None);
-    let mut root = log_store.root_url().clone();
-    if !root.path().ends_with('/') {
-        root.set_path(&format!("{}/", root.path()));
-    }
+    let root = table_root(log_store);
     let done = tokio::task::spawn_blocking(move || {
         let snapshot = delta_kernel::snapshot::Snapshot::builder_for(root.as_str())
             .at_version(version)

@@ -26,6 +26,7 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use serde_json::json;
 
+use super::checkpoint::{HINT, entry_path, read_object};
 use super::{AppTxn, COMMIT_RETRIES, DataFile, TicksTable, delta_err, writer_id};
 use crate::lake::LakeError;
 
@@ -55,20 +56,8 @@ pub(super) async fn find_commit(
 ) -> Result<Option<u64>, LakeError> {
     let store = table.object_store();
     for version in base + 1..=base + SEARCH_LIMIT {
-        let path = Path::from(format!("_delta_log/{version:020}.json"));
-        let bytes = match store.get(&path).await {
-            Ok(r) => r.bytes().await,
-            Err(e) => Err(e),
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => {
-                return Err(LakeError::Store {
-                    key: format!("{name}{path}"),
-                    source,
-                });
-            }
+        let Some(bytes) = read_object(&store, name, &entry_path(version)).await? else {
+            return Ok(None);
         };
         if has_commit_id(&bytes, id) {
             return Ok(Some(version));
@@ -159,7 +148,7 @@ impl TicksTable {
     /// This handle now holds `version`, its commit: the checkpoint follows when one is due.
     async fn committed(&mut self, version: u64) -> u64 {
         self.version = version;
-        self.after_commit(version).await;
+        self.after_commit().await;
         version
     }
 
@@ -216,7 +205,7 @@ impl TicksTable {
             while let Some((v, read)) = entries.next().await {
                 let Some(other) = read.map_err(Failure::Store)? else {
                     return Err(Failure::Refused(LakeError::Data {
-                        location: format!("{}{}", self.name, super::checkpoint::entry_path(v)),
+                        location: format!("{}{}", self.name, entry_path(v)),
                         message: format!(
                             "the log entry of version {v} is missing while version {latest} \
                              exists; nothing was committed"
@@ -274,9 +263,7 @@ impl TicksTable {
     /// empty folder and readers would find no table.
     async fn check_present(&self, base: u64) -> Result<(), LakeError> {
         let store = self.table.object_store();
-        let entry = Path::from(format!("_delta_log/{base:020}.json"));
-        let checkpoint = Path::from("_delta_log/_last_checkpoint");
-        for path in [entry, checkpoint] {
+        for path in [entry_path(base), Path::from(HINT)] {
             match store.head(&path).await {
                 Ok(_) => return Ok(()),
                 Err(object_store::Error::NotFound { .. }) => {}
@@ -382,15 +369,7 @@ fn add(f: &DataFile, now: i64) -> Action {
 
 /// Whether a log entry's `commitInfo` carries the commit id `id`.
 fn has_commit_id(entry: &[u8], id: &str) -> bool {
-    String::from_utf8_lossy(entry).lines().any(|line| {
-        serde_json::from_str::<serde_json::Value>(line).is_ok_and(|action| {
-            action
-                .get("commitInfo")
-                .and_then(|info| info.get(COMMIT_ID_KEY))
-                .and_then(serde_json::Value::as_str)
-                == Some(id)
-        })
-    })
+    matches!(judge(entry, id, &HashSet::new()), Verdict::Ours)
 }
 
 /// Whether a failed commit may be in the log all the same: not when deltalake ran out of

@@ -214,7 +214,7 @@ pub async fn commit_time(table: &DeltaTable, version: u64) -> Result<DateTime<Ut
     {
         Some(ms) => ms,
         None => {
-            let path = Path::from(format!("_delta_log/{version:020}.json"));
+            let path = super::checkpoint::entry_path(version);
             let meta =
                 table
                     .object_store()
@@ -361,11 +361,10 @@ async fn newest_checkpoint(table: &DeltaTable) -> Option<(u64, String)> {
 async fn last_checkpoint_version(table: &DeltaTable) -> Option<u64> {
     let got = table
         .object_store()
-        .get(&Path::from("_delta_log/_last_checkpoint"))
+        .get(&Path::from(super::checkpoint::HINT))
         .await
         .ok()?;
-    let bytes = got.bytes().await.ok()?;
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["version"].as_u64()
+    super::checkpoint::hint_version(&got.bytes().await.ok()?)
 }
 
 /// Every `txn` action's latest version at the loaded version (application id -> version),
@@ -422,8 +421,11 @@ pub async fn txns(table: &DeltaTable) -> Result<BTreeMap<String, i64>, LakeError
         .map(|v| {
             let store = store.clone();
             async move {
-                let path = Path::from(format!("_delta_log/{v:020}.json"));
-                let got = store.get(&path).await?.bytes().await?;
+                let got = store
+                    .get(&super::checkpoint::entry_path(v))
+                    .await?
+                    .bytes()
+                    .await?;
                 Ok::<_, object_store::Error>((v, got))
             }
         })
