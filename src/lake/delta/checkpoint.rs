@@ -335,7 +335,9 @@ async fn stream(
             .map_err(|e| parquet_err(&target, e))?;
     }
 
-    // Pass 2: the surviving actions of the commits since, decoded into the same schema.
+    // Pass 2: the surviving actions of the commits since, decoded into the same schema. The
+    // entries are read again rather than held since pass 1: between two checkpoints they can
+    // be tens of MiB.
     let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
         .with_batch_size(BATCH_ROWS)
         .build_decoder()
@@ -364,16 +366,8 @@ async fn stream(
         }
     }
     flush(&mut decoder, &mut writer, &mut counts, &target).await?;
-    writer.close().await.map_err(|e| parquet_err(&target, e))?;
-
-    let size = store
-        .head(&target)
-        .await
-        .map_err(|source| LakeError::Store {
-            key: key(&target),
-            source,
-        })?
-        .size;
+    writer.finish().await.map_err(|e| parquet_err(&target, e))?;
+    let size = writer.bytes_written() as u64;
     write_hint(store, name, version, counts.rows, size, counts.adds).await?;
     Ok(Ok(Written::Streamed {
         from,

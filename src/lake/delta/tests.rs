@@ -474,6 +474,14 @@ async fn a_streamed_checkpoint_holds_what_the_kernels_replay_holds() {
         panic!("not streamed: {written:?}");
     };
     assert_eq!(from, first);
+    // The hint names it with its size.
+    let hint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(table_dir.join("_delta_log/_last_checkpoint")).unwrap(),
+    )
+    .unwrap();
+    let file = table_dir.join(format!("_delta_log/{last:020}.checkpoint.parquet"));
+    assert_eq!(hint["version"], last);
+    assert_eq!(hint["sizeInBytes"], std::fs::metadata(&file).unwrap().len());
     assert_eq!(add_files, 2 * 30 - 2);
     let copy = TicksTable::open_or_create(&Url::from_directory_path(&reference).unwrap(), &layout)
         .await
