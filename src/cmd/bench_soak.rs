@@ -202,14 +202,11 @@ fn start_producer(
     committed: &Arc<AtomicU64>,
     abort: &Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Result<u64, Error>> {
-    let settings = KafkaSettings {
-        brokers: brokers.to_string(),
-        properties: vec![],
-    };
+    let brokers = brokers.to_string();
     let opts = synthetic_options(args, args.events);
     let (committed, abort) = (committed.clone(), abort.clone());
     std::thread::spawn(move || -> Result<u64, Error> {
-        let producer = Producer::new(&settings, TOPIC)?;
+        let producer = producer(&brokers, TOPIC)?;
         let mut payload = Vec::with_capacity(256);
         for (sent, tick) in (0u64..).zip(Synthetic::new(opts)) {
             while sent.saturating_sub(committed.load(Ordering::Relaxed)) >= window {
@@ -333,11 +330,7 @@ fn default_window(
     abort: &AtomicBool,
 ) -> Result<u64, Error> {
     let partitions = args.partitions.max(1) as usize;
-    let settings = KafkaSettings {
-        brokers: brokers.to_string(),
-        properties: vec![],
-    };
-    let producer = Producer::new(&settings, calibration)?;
+    let producer = producer(brokers, calibration)?;
     let mut counts = vec![0u64; partitions];
     let mut payload = Vec::with_capacity(256);
     let mut sent = 0u64;
@@ -365,6 +358,15 @@ fn default_window(
         share * 100.0
     );
     Ok(window)
+}
+
+/// A producer to `topic` of the embedded broker at `brokers`, with stocklake's settings.
+fn producer(brokers: &str, topic: &str) -> Result<Producer, Error> {
+    let settings = KafkaSettings {
+        brokers: brokers.to_string(),
+        properties: vec![],
+    };
+    Ok(Producer::new(&settings, topic)?)
 }
 
 fn synthetic_options(args: &BenchSoakArgs, rows: u64) -> SyntheticOptions {
